@@ -1,0 +1,6 @@
+// Licensed under the Apache License, Version 2.0 or the MIT License.
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+
+//! RV32 architecture support: traps, context switch, PMP.
+
+#![no_std]

@@ -1,0 +1,7 @@
+// Licensed under the Apache License, Version 2.0 or the MIT License.
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+
+//! Core capsules: console, alarm, low-level debug.
+
+#![no_std]
+#![forbid(unsafe_code)]

@@ -1,0 +1,7 @@
+// Licensed under the Apache License, Version 2.0 or the MIT License.
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+
+//! The IOMMU system call driver.
+
+#![no_std]
+#![forbid(unsafe_code)]

@@ -1,0 +1,9 @@
+// Licensed under the Apache License, Version 2.0 or the MIT License.
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+
+//! Hardware interface layers (HILs): the traits chips implement and capsules
+//! use. `uart` and `time` follow Tock's; `iommu` is this project's.
+
+pub mod iommu;
+pub mod time;
+pub mod uart;
