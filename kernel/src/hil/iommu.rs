@@ -1,4 +1,348 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! `iommu` HIL (being written).
+//! Interfaces for I/O memory management units (IOMMUs).
+//!
+//! An IOMMU translates the addresses a DMA-capable device emits (I/O
+//! virtual addresses, IOVAs) through page tables the kernel controls. This
+//! HIL follows TRD3 and uses three concepts (see `doc/iommu-hil.md`):
+//!
+//! - an **instance** is one hardware IOMMU; a board may have several, and
+//!   each implements these traits on its own;
+//! - a **context** ([`ContextId`]) is one hardware translation context of an
+//!   instance, fixed by hardware and board: a RISC-V IOMMU device context, an
+//!   ARM SMMU context bank, an MSM System MMU context;
+//! - a **domain** ([`DomainId`]) is one I/O address space: a page table whose
+//!   pages come from a pool the board gives the instance, plus the tag the
+//!   hardware caches it under.
+//!
+//! A context translates through at most one domain. [`Attach::attach`]
+//! points it at a domain, or switches it to another one on the fly;
+//! [`Attach::detach`] leaves it *blocking*: every access faults, there is no
+//! bypass. Contexts block from reset until attached.
+//!
+//! Page-table edits ([`Map`]) take effect in memory at once, but the
+//! hardware may still use cached translations: every change that the
+//! hardware must observe is followed by an invalidation, and its callback
+//! comes only when the invalidation has *completed*. After `unmap_done`
+//! (or `detach_done`, or `fence_done`) with `Ok`, no device can reach the
+//! memory through the old translation any more.
+//!
+//! Ownership of contexts and domains by processes is the business of the
+//! capsule that uses this HIL; this HIL knows no processes.
+
+use crate::ErrorCode;
+
+/// A hardware translation context of one instance, numbered from 0 to
+/// [`Geometry::context_count`] - 1. Which device each context serves is
+/// fixed by the board.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContextId(pub usize);
+
+/// An I/O address space of one instance, as returned by
+/// [`Domains::create_domain`]. Numbered from 0 to
+/// [`Geometry::domain_count`] - 1; a number is reused after the domain is
+/// destroyed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DomainId(pub usize);
+
+/// What a device may do through a mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Permissions {
+    /// The device may read.
+    pub read: bool,
+    /// The device may write.
+    pub write: bool,
+    /// The device may fetch instructions (only meaningful for devices that
+    /// tag their reads as instruction fetches).
+    pub execute: bool,
+}
+
+impl Permissions {
+    /// Device read only.
+    pub const READ: Permissions = Permissions {
+        read: true,
+        write: false,
+        execute: false,
+    };
+    /// Device read and write.
+    pub const READ_WRITE: Permissions = Permissions {
+        read: true,
+        write: true,
+        execute: false,
+    };
+}
+
+/// The kind of device access that faulted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessType {
+    /// A read.
+    Read,
+    /// A write (or atomic read-modify-write).
+    Write,
+    /// A read for instruction fetch.
+    Execute,
+}
+
+/// Why an access faulted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultCause {
+    /// The context has no domain attached (or translation is off): the
+    /// context blocks.
+    Blocked,
+    /// The IOVA is not mapped in the domain, or the mapping does not allow
+    /// this access.
+    PageFault,
+    /// Reading a page table or a hardware structure failed (bus error).
+    AccessFault,
+    /// The hardware found its configuration invalid.
+    Misconfigured,
+    /// Any other cause; see `Fault::raw_cause`.
+    Other,
+}
+
+/// One fault, as reported by the hardware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// The context that faulted, or `None` if the faulting device is not
+    /// one of the board's contexts (it blocks as well).
+    pub context: Option<ContextId>,
+    /// The cause, decoded.
+    pub cause: FaultCause,
+    /// The hardware's own cause code, for logs.
+    pub raw_cause: u32,
+    /// The faulting IOVA.
+    pub iova: u64,
+    /// The access that faulted.
+    pub access: AccessType,
+}
+
+/// The result of a software walk of a domain's page table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translation {
+    /// The physical address `iova` translates to.
+    pub phys: usize,
+    /// The permissions of the mapping that holds `iova`.
+    pub permissions: Permissions,
+    /// The size of that mapping's page (e.g. 4 KiB or 2 MiB).
+    pub page_size: usize,
+}
+
+/// Fixed properties of an instance. No callbacks.
+pub trait Geometry {
+    /// Number of contexts of this instance.
+    fn context_count(&self) -> usize;
+
+    /// Largest number of domains that can exist at once (the page pool may
+    /// run out earlier).
+    fn domain_count(&self) -> usize;
+
+    /// Bit mask of supported page sizes: bit `n` set means pages of `2^n`
+    /// bytes. Map and unmap take ranges aligned to the smallest.
+    fn page_sizes(&self) -> usize;
+
+    /// IOVAs must be below `2^iova_bits()`.
+    fn iova_bits(&self) -> u32;
+
+    /// Number of page-table pages still free in the instance's pool.
+    fn free_pages(&self) -> usize;
+}
+
+/// Creating and destroying domains. Synchronous: no hardware is involved
+/// until a domain is attached.
+pub trait Domains {
+    /// Creates an empty domain (every IOVA unmapped).
+    ///
+    /// Errors:
+    /// - `NOMEM`: no free domain slot, or no free page for its root table.
+    /// - `OFF`: the instance is not running.
+    fn create_domain(&self) -> Result<DomainId, ErrorCode>;
+
+    /// Destroys `domain` and returns its page-table pages to the pool. The
+    /// domain must be attached to no context and have no outstanding
+    /// operation (wait for `detach_done`, `map_done`, `unmap_done`). Its
+    /// slot becomes reusable once the hardware has dropped every cached
+    /// translation tagged with it; `create_domain` never hands out a slot
+    /// before that.
+    ///
+    /// Errors:
+    /// - `INVAL`: `domain` does not exist.
+    /// - `BUSY`: `domain` is attached or has an outstanding operation.
+    fn destroy_domain(&self, domain: DomainId) -> Result<(), ErrorCode>;
+}
+
+/// Receives the completion of [`Map`] operations.
+pub trait MapClient {
+    /// The range given to `map` is mapped and the hardware has completed the
+    /// invalidation that makes it observe the new entries.
+    ///
+    /// Errors:
+    /// - `FAIL`: the invalidation could not be completed (the hardware
+    ///   failed repeatedly); the entries are written but the hardware may
+    ///   not use them.
+    fn map_done(&self, domain: DomainId, iova: usize, len: usize, result: Result<(), ErrorCode>);
+
+    /// The range given to `unmap` is unmapped and the hardware has completed
+    /// the invalidation: with `Ok`, no device can reach the old physical
+    /// memory through this domain any more.
+    ///
+    /// Errors:
+    /// - `FAIL`: the invalidation could not be completed; the hardware may
+    ///   still hold the old translations, so the memory must not be reused.
+    fn unmap_done(&self, domain: DomainId, iova: usize, len: usize, result: Result<(), ErrorCode>);
+}
+
+/// Mapping and unmapping ranges of a domain. Split-phase: the page table is
+/// updated before the call returns (a range is mapped or unmapped entirely,
+/// or not at all), and `Ok` means a `map_done` or `unmap_done` callback
+/// follows once the hardware's caches are invalidated. No buffer is lent,
+/// so nothing needs to be returned on error.
+pub trait Map<'a> {
+    /// Sets the client for `map_done` and `unmap_done`.
+    fn set_client(&self, client: &'a dyn MapClient);
+
+    /// Maps `[iova, iova + len)` to `[phys, phys + len)` with `permissions`.
+    /// The implementation may use larger pages where both addresses and the
+    /// length allow. No part of the range may be mapped already.
+    ///
+    /// Errors (nothing was changed):
+    /// - `INVAL`: `domain` does not exist; `iova`, `phys` or `len` not
+    ///   aligned to the smallest page size; `len` is 0; the range overflows
+    ///   or is beyond `iova_bits`; `permissions` is not supported (e.g.
+    ///   write without read, or nothing).
+    /// - `ALREADY`: part of the range is mapped already.
+    /// - `NOMEM`: the page pool cannot hold the tables the range needs.
+    /// - `BUSY`: too many outstanding operations; retry after a callback.
+    /// - `OFF`: the instance is not running.
+    fn map(
+        &self,
+        domain: DomainId,
+        iova: usize,
+        phys: usize,
+        len: usize,
+        permissions: Permissions,
+    ) -> Result<(), ErrorCode>;
+
+    /// Unmaps every page in `[iova, iova + len)`; pages in the range that are
+    /// not mapped are skipped. A large page must be unmapped whole.
+    ///
+    /// Errors (nothing was changed):
+    /// - `INVAL`: `domain` does not exist; the range is not aligned, is
+    ///   empty, overflows, or covers part of a large page.
+    /// - `BUSY`: too many outstanding operations; retry after a callback.
+    /// - `OFF`: the instance is not running.
+    fn unmap(&self, domain: DomainId, iova: usize, len: usize) -> Result<(), ErrorCode>;
+}
+
+/// Walking a domain's page table in software. Synchronous.
+pub trait Translate {
+    /// Returns what `iova` maps to in `domain`, or `Ok(None)` if it is not
+    /// mapped.
+    ///
+    /// Errors:
+    /// - `INVAL`: `domain` does not exist, or `iova` is beyond `iova_bits`.
+    fn translate(&self, domain: DomainId, iova: usize) -> Result<Option<Translation>, ErrorCode>;
+}
+
+/// Receives the completion of [`Attach`] operations.
+pub trait AttachClient {
+    /// `context` now translates through `domain`: the hardware has dropped
+    /// its cached configuration of the context.
+    ///
+    /// Errors:
+    /// - `FAIL`: the hardware could not confirm the change.
+    fn attach_done(&self, context: ContextId, domain: DomainId, result: Result<(), ErrorCode>);
+
+    /// `context` now blocks every access, and the hardware has dropped its
+    /// cached configuration of the context.
+    ///
+    /// Errors:
+    /// - `FAIL`: the hardware could not confirm the change.
+    fn detach_done(&self, context: ContextId, result: Result<(), ErrorCode>);
+}
+
+/// Pointing contexts at domains. Split-phase: `Ok` means an `attach_done`
+/// or `detach_done` callback follows when the hardware uses the new
+/// configuration.
+pub trait Attach<'a> {
+    /// Sets the client for `attach_done` and `detach_done`.
+    fn set_client(&self, client: &'a dyn AttachClient);
+
+    /// Makes `context` translate through `domain`. If `context` is attached
+    /// to another domain, it switches on the fly (it never bypasses
+    /// translation in between; it may block briefly).
+    ///
+    /// Errors (nothing was changed):
+    /// - `INVAL`: `context` or `domain` does not exist.
+    /// - `ALREADY`: `context` is already attached to `domain`.
+    /// - `BUSY`: too many outstanding operations; retry after a callback.
+    /// - `OFF`: the instance is not running.
+    fn attach(&self, context: ContextId, domain: DomainId) -> Result<(), ErrorCode>;
+
+    /// Makes `context` block every access.
+    ///
+    /// Errors (nothing was changed):
+    /// - `INVAL`: `context` does not exist.
+    /// - `ALREADY`: `context` is not attached.
+    /// - `BUSY`: too many outstanding operations; retry after a callback.
+    /// - `OFF`: the instance is not running.
+    fn detach(&self, context: ContextId) -> Result<(), ErrorCode>;
+
+    /// The domain `context` is attached to (as of the last `attach` or
+    /// `detach` call), if any.
+    fn attached(&self, context: ContextId) -> Option<DomainId>;
+}
+
+/// Receives the completion of [`Fence::fence`].
+pub trait FenceClient {
+    /// Every operation started before the `fence` call has completed (its
+    /// callback has been made).
+    ///
+    /// Errors:
+    /// - `FAIL`: the hardware could not confirm completion.
+    fn fence_done(&self, result: Result<(), ErrorCode>);
+}
+
+/// A barrier over all outstanding operations of an instance, for a caller
+/// that must know that nothing is in flight any more (e.g. before memory
+/// that was mapped changes hands). Split-phase.
+pub trait Fence<'a> {
+    /// Sets the client for `fence_done`.
+    fn set_client(&self, client: &'a dyn FenceClient);
+
+    /// Asks for `fence_done` once every operation started before this call
+    /// has completed.
+    ///
+    /// Errors:
+    /// - `BUSY`: too many outstanding operations; retry after a callback.
+    /// - `OFF`: the instance is not running.
+    fn fence(&self) -> Result<(), ErrorCode>;
+}
+
+/// Receives faults.
+pub trait FaultClient {
+    /// A device access faulted. Called from the instance's interrupt
+    /// handling, once per fault record.
+    fn fault(&self, fault: Fault);
+
+    /// The hardware dropped fault records because its queue was full. The
+    /// instance has recovered and reports new faults again.
+    fn faults_lost(&self);
+}
+
+/// Fault reporting.
+pub trait Faults<'a> {
+    /// Sets the client for faults of every context of this instance.
+    fn set_client(&self, client: &'a dyn FaultClient);
+}
+
+/// Everything one IOMMU instance offers, for capsules that use it all.
+pub trait Iommu<'a>:
+    Geometry + Domains + Map<'a> + Translate + Attach<'a> + Fence<'a> + Faults<'a>
+{
+}
+
+impl<'a, T: Geometry + Domains + Map<'a> + Translate + Attach<'a> + Fence<'a> + Faults<'a>>
+    Iommu<'a> for T
+{
+}
