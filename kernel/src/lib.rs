@@ -14,9 +14,21 @@
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
+pub mod capabilities;
 pub mod deferred_call;
 pub mod errorcode;
+pub mod grant;
 pub mod hil;
+pub mod platform;
+pub mod process;
+pub mod processbuffer;
+pub mod syscall;
+pub mod upcall;
 pub mod utilities;
 
+mod kernel;
+mod syscall_driver;
+
 pub use crate::errorcode::ErrorCode;
+pub use crate::kernel::{FaultPolicy, Kernel, ProcessMemoryObserver, SyscallOutcome};
+pub use crate::process::ProcessId;
