@@ -46,13 +46,26 @@ pub enum FaultPolicy {
     Restart(usize),
 }
 
-/// Told when a process's memory is about to stop being that process's:
-/// it exits, faults or restarts. The proposed kernel change of
+/// Whether an observer finished revoking device access to process memory.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Revocation {
+    /// Nothing of the process's memory is reachable by a device any more.
+    Complete,
+    /// Revocation was started (e.g. an IOTLB invalidation is in flight); the
+    /// observer will call `Kernel::revocation_complete` when it is done.
+    Pending,
+}
+
+/// Told when a process instance ends (exit, fault, restart), before its
+/// memory can change hands. The proposed Tock kernel change described in
 /// `doc/process-memory-revocation.md`.
 pub trait ProcessMemoryObserver {
-    /// `process_id`'s memory changes hands as soon as this returns: remove
-    /// every device mapping of it and complete the invalidation first.
-    fn process_memory_revoked(&self, process_id: ProcessId);
+    /// `process_id` has ended. Remove every device mapping of its memory and
+    /// detach its contexts. Return `Complete` only once the hardware can no
+    /// longer reach that memory (invalidation completed); otherwise
+    /// `Pending`, and call `Kernel::revocation_complete` later. Until every
+    /// observer is complete the slot does not run again.
+    fn process_memory_revoked(&self, process_id: ProcessId) -> Revocation;
 }
 
 /// The kernel: process slots and grant bookkeeping.
@@ -62,26 +75,17 @@ pub struct Kernel {
     grant_counter: Cell<usize>,
     fault_policy: Cell<FaultPolicy>,
     memory_observers: [Cell<Option<&'static dyn ProcessMemoryObserver>>; 4],
-    /// Highest end address of any allow, per process slot (brk may not go
-    /// below it; Tock's "allow high-water mark").
-    allow_high_water: &'static [Cell<usize>],
 }
 
 impl Kernel {
-    /// A kernel over these process slots. `allow_high_water` must have one
-    /// entry per slot.
-    pub fn new(
-        processes: &'static [ProcessStandard],
-        allow_high_water: &'static [Cell<usize>],
-    ) -> Kernel {
-        assert_eq!(processes.len(), allow_high_water.len());
+    /// A kernel over these process slots.
+    pub fn new(processes: &'static [ProcessStandard]) -> Kernel {
         Kernel {
             processes,
             next_identifier: Cell::new(1),
             grant_counter: Cell::new(0),
             fault_policy: Cell::new(FaultPolicy::Stop),
             memory_observers: [const { Cell::new(None) }; 4],
-            allow_high_water,
         }
     }
 
@@ -142,7 +146,6 @@ impl Kernel {
             .ok_or(ErrorCode::NOMEM)?;
         let process = &self.processes[index];
         process.load(layout, self.fresh_identifier());
-        self.allow_high_water[index].set(layout.memory_start);
         Ok(self.process_id_at(index))
     }
 
@@ -199,11 +202,14 @@ impl Kernel {
 
     // ----- lifecycle ----------------------------------------------------------
 
-    /// Tells every observer that `pid`'s memory is about to change hands.
-    fn revoke_memory(&self, pid: ProcessId) {
-        for observer in self.memory_observers.iter().filter_map(Cell::get) {
-            observer.process_memory_revoked(pid);
-        }
+    /// Tells every observer that `pid` ended; returns how many are still
+    /// revoking.
+    fn revoke_memory(&self, pid: ProcessId) -> usize {
+        self.memory_observers
+            .iter()
+            .filter_map(Cell::get)
+            .filter(|o| o.process_memory_revoked(pid) == Revocation::Pending)
+            .count()
     }
 
     /// Ends `pid` for good with `state` (Terminated or Faulted).
@@ -211,21 +217,46 @@ impl Kernel {
         let Some(process) = self.process_slot(pid) else {
             return;
         };
-        self.revoke_memory(pid);
+        // Not alive from here on: grants can no longer be entered, no new
+        // upcalls, no syscalls.
         process.set_completion_code(code);
         process.terminate(state);
+        let pending = self.revoke_memory(pid);
+        process.set_revocations_pending(pending, false);
     }
 
-    /// Restarts `pid` as a new instance (new identifier) from its entry.
+    /// Restarts `pid` as a new instance (new identifier) from its entry,
+    /// once device access to the old instance's memory is revoked.
     fn restart_process(&'static self, pid: ProcessId) {
         let Some(process) = self.process_slot(pid) else {
             return;
         };
-        self.revoke_memory(pid);
+        process.terminate(State::Revoking);
         process.bump_restart_count();
-        process.reset(self.fresh_identifier());
-        if let Some(layout) = process.layout() {
-            self.allow_high_water[pid.raw_index()].set(layout.memory_start);
+        let pending = self.revoke_memory(pid);
+        process.set_revocations_pending(pending, true);
+        if pending == 0 {
+            process.set_revocations_pending(0, false);
+            process.reset(self.fresh_identifier());
+        }
+    }
+
+    /// An observer finished revoking device access to the memory of the
+    /// ended instance `pid`. When the last one does, a restarting slot
+    /// starts its new instance.
+    pub fn revocation_complete(
+        &'static self,
+        pid: ProcessId,
+        _capability: &dyn ProcessManagementCapability,
+    ) {
+        let Some(process) = self.process_slot(pid) else {
+            return;
+        };
+        if process.is_alive() || process.revocations_pending() == 0 {
+            return;
+        }
+        if process.revocation_done() {
+            process.reset(self.fresh_identifier());
         }
     }
 
@@ -342,7 +373,7 @@ impl Kernel {
                 }
                 return SyscallOutcome::Exited;
             }
-            Syscall::Memop { operand, arg0 } => self.handle_memop(pid, process, operand, arg0),
+            Syscall::Memop { operand, arg0 } => self.handle_memop(process, operand, arg0),
             Syscall::Command {
                 driver_number,
                 subdriver_number,
@@ -457,12 +488,11 @@ impl Kernel {
 
     fn handle_memop(
         &self,
-        pid: ProcessId,
         process: &ProcessStandard,
         operand: usize,
         arg0: usize,
     ) -> SyscallReturn {
-        let high_water = self.allow_high_water[pid.raw_index()].get();
+        let high_water = process.allow_high_water();
         let set_break = |new_break: usize| -> Result<usize, ErrorCode> {
             if new_break < high_water {
                 // Would un-own memory a capsule may still hold an allow of.
@@ -597,8 +627,7 @@ impl Kernel {
         match swapped {
             Some(old) => {
                 if size > 0 && process.in_app_owned_memory(address, size) {
-                    let hw = &self.allow_high_water[pid.raw_index()];
-                    hw.set(hw.get().max(address + size));
+                    process.raise_allow_high_water(address + size);
                 }
                 match kind {
                     AllowKind::ReadWrite => SyscallReturn::AllowReadWriteSuccess(old.0, old.1),
@@ -632,9 +661,8 @@ impl Kernel {
             }
             Some(d) => match d.allow_userspace_readable(pid, allow_num, buffer) {
                 Ok(old) => {
-                    let hw = &self.allow_high_water[pid.raw_index()];
                     if size > 0 {
-                        hw.set(hw.get().max(address + size));
+                        process.raise_allow_high_water(address + size);
                     }
                     SyscallReturn::UserspaceReadableAllowSuccess(old.ptr() as usize, old.len())
                 }

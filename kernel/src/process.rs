@@ -154,6 +154,9 @@ pub enum State {
     Faulted,
     /// Ended by exit-terminate (or the fault policy stopped it).
     Terminated,
+    /// Restarting: waits until every device mapping of the old instance's
+    /// memory is revoked (see `Kernel::revocation_complete`), then runs anew.
+    Revoking,
 }
 
 /// Why the kernel calls into a process function.
@@ -260,6 +263,14 @@ pub struct ProcessStandard {
     restart_count: Cell<usize>,
     completion_code: Cell<Option<u32>>,
     syscall_count: Cell<usize>,
+    /// Highest end of any allow of this instance: brk may not go below it
+    /// (Tock's allow high-water mark).
+    allow_high_water: Cell<usize>,
+    /// Memory observers that have not yet finished revoking device access
+    /// to the previous instance's memory.
+    revocations_pending: Cell<usize>,
+    /// Restart once `revocations_pending` reaches 0.
+    restart_when_revoked: Cell<bool>,
 }
 
 impl Default for ProcessStandard {
@@ -285,6 +296,9 @@ impl ProcessStandard {
             restart_count: Cell::new(0),
             completion_code: Cell::new(None),
             syscall_count: Cell::new(0),
+            allow_high_water: Cell::new(0),
+            revocations_pending: Cell::new(0),
+            restart_when_revoked: Cell::new(false),
         }
     }
 
@@ -422,6 +436,7 @@ impl ProcessStandard {
         };
         self.identifier.set(identifier);
         self.app_break.set(layout.initial_break);
+        self.allow_high_water.set(layout.memory_start);
         self.kernel_break
             .set(layout.memory_start + layout.memory_len);
         for g in &self.grants {
@@ -432,6 +447,32 @@ impl ProcessStandard {
         self.clear_tasks();
         self.completion_code.set(None);
         self.state.set(State::Running);
+    }
+
+    pub fn allow_high_water(&self) -> usize {
+        self.allow_high_water.get()
+    }
+
+    pub(crate) fn raise_allow_high_water(&self, end: usize) {
+        self.allow_high_water
+            .set(self.allow_high_water.get().max(end));
+    }
+
+    /// Observers still revoking device access to this slot's memory.
+    pub fn revocations_pending(&self) -> usize {
+        self.revocations_pending.get()
+    }
+
+    pub(crate) fn set_revocations_pending(&self, n: usize, restart: bool) {
+        self.revocations_pending.set(n);
+        self.restart_when_revoked.set(restart);
+    }
+
+    /// Counts one revocation done; true if the slot should now restart.
+    pub(crate) fn revocation_done(&self) -> bool {
+        let n = self.revocations_pending.get().saturating_sub(1);
+        self.revocations_pending.set(n);
+        n == 0 && self.restart_when_revoked.replace(false)
     }
 
     pub(crate) fn bump_restart_count(&self) {

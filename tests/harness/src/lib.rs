@@ -30,7 +30,7 @@ use kernel::grant::{AllowRoSize, AllowRwSize, Grant, UpcallSize};
 use kernel::platform::SyscallDriverLookup;
 use kernel::process::{FunctionCallSource, ProcessLayout, ProcessStandard, State, Task};
 use kernel::syscall::{Syscall, SyscallDriver, SyscallReturn};
-use kernel::{FaultPolicy, Kernel, ProcessId, SyscallOutcome};
+use kernel::{FaultPolicy, Kernel, ProcessId, ProcessMemoryObserver, SyscallOutcome};
 
 /// RAM each fake process gets (process-accessible part plus grant region).
 pub const RAM_SIZE: usize = 16 * 1024;
@@ -84,9 +84,7 @@ impl Harness {
     pub fn new(slots: usize) -> &'static Harness {
         let processes: &'static [ProcessStandard] =
             Vec::leak((0..slots).map(|_| ProcessStandard::new()).collect());
-        let high_water: &'static [Cell<usize>] =
-            Vec::leak((0..slots).map(|_| Cell::new(0)).collect());
-        let kernel: &'static Kernel = Box::leak(Box::new(Kernel::new(processes, high_water)));
+        let kernel: &'static Kernel = Box::leak(Box::new(Kernel::new(processes)));
         Box::leak(Box::new(Harness {
             kernel,
             drivers: RefCell::new(Vec::new()),
@@ -111,6 +109,22 @@ impl Harness {
     ) -> Grant<T, U, R, W> {
         let cap = create_capability!(MemoryAllocationCapability);
         self.kernel.create_grant(driver_num, &cap)
+    }
+
+    /// Registers a capsule to be told when process memory changes hands,
+    /// as a board does.
+    pub fn add_memory_observer(&self, observer: &'static dyn ProcessMemoryObserver) {
+        let cap = create_capability!(ProcessManagementCapability);
+        self.kernel
+            .register_memory_observer(observer, &cap)
+            .expect("too many memory observers");
+    }
+
+    /// Reports that `observer`-side revocation for the ended instance `pid`
+    /// completed (what a capsule does from its invalidation callback).
+    pub fn revocation_complete(&self, pid: ProcessId) {
+        let cap = create_capability!(ProcessManagementCapability);
+        self.kernel.revocation_complete(pid, &cap);
     }
 
     /// Makes `driver` serve `driver_num`.

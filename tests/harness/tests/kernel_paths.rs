@@ -386,3 +386,64 @@ fn yield_wait_for_returns_the_upcall_values() {
         SyscallOutcome::Return(SyscallReturn::Failure(ErrorCode::NOSUPPORT))
     );
 }
+
+/// An observer standing in for the IOMMU capsule: records what it was told
+/// and answers `Pending` when asked to.
+struct Observer {
+    told: std::cell::RefCell<Vec<ProcessId>>,
+    answer: std::cell::Cell<kernel::Revocation>,
+}
+
+impl kernel::ProcessMemoryObserver for Observer {
+    fn process_memory_revoked(&self, pid: ProcessId) -> kernel::Revocation {
+        self.told.borrow_mut().push(pid);
+        self.answer.get()
+    }
+}
+
+#[test]
+fn restart_waits_until_device_access_is_revoked() {
+    let (h, _) = setup(2);
+    let obs = h.leak(Observer {
+        told: Default::default(),
+        answer: std::cell::Cell::new(kernel::Revocation::Pending),
+    });
+    h.add_memory_observer(obs);
+    let p = h.spawn("p");
+    let q = h.spawn("q");
+    // Exit: the observer hears of it; the process is dead at once.
+    h.exit(q, 0);
+    assert_eq!(*obs.told.borrow(), vec![q]);
+    assert_eq!(h.state(q), Some(State::Terminated));
+    assert_eq!(h.process(q).revocations_pending(), 1);
+    // Restart with revocation pending: the slot does not run again yet.
+    let still_old = h.restart(p);
+    assert_eq!(still_old, p, "no new instance before revocation completes");
+    assert_eq!(h.state(p), Some(State::Revoking));
+    assert_eq!(h.kernel().next_task(p), None);
+    assert_eq!(
+        h.syscall(
+            p,
+            Syscall::Command {
+                driver_number: DRIVER,
+                subdriver_number: 3,
+                arg0: 0,
+                arg1: 0
+            }
+        ),
+        SyscallOutcome::Exited
+    );
+    h.revocation_complete(p);
+    let p2 = h.kernel().process_id_at(0);
+    assert_ne!(p2, p);
+    assert_eq!(h.state(p2), Some(State::Running));
+    // A completion for a stale or already-complete id changes nothing.
+    h.revocation_complete(p);
+    assert_eq!(h.state(p2), Some(State::Running));
+    // Synchronous revocation restarts at once.
+    obs.answer.set(kernel::Revocation::Complete);
+    let p3 = h.restart(p2);
+    assert_ne!(p3, p2);
+    assert_eq!(h.state(p3), Some(State::Running));
+    assert_eq!(obs.told.borrow().len(), 3);
+}
