@@ -30,5 +30,5 @@ mod kernel;
 mod syscall_driver;
 
 pub use crate::errorcode::ErrorCode;
-pub use crate::kernel::{FaultPolicy, Kernel, ProcessMemoryObserver, SyscallOutcome};
+pub use crate::kernel::{FaultPolicy, Kernel, ProcessMemoryObserver, Revocation, SyscallOutcome};
 pub use crate::process::ProcessId;
