@@ -301,12 +301,12 @@ impl Kernel {
     /// Tock's start-up contract (`doc/userland.md`): a0 = app start (first
     /// byte after the TBF header), a1 = memory start, a2 = memory length
     /// (grant region included), a3 = initial app break.
-    pub fn entry_call(&self, pid: ProcessId, app_start: usize) -> Option<FunctionCall> {
+    pub fn entry_call(&self, pid: ProcessId) -> Option<FunctionCall> {
         let layout = self.process_slot(pid)?.layout()?;
         Some(FunctionCall {
             source: FunctionCallSource::Kernel,
             pc: layout.entry,
-            argument0: app_start,
+            argument0: layout.app_start,
             argument1: layout.memory_start,
             argument2: layout.memory_len,
             argument3: layout.initial_break,

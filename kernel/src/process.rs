@@ -221,6 +221,9 @@ pub struct ProcessLayout {
     pub flash_len: usize,
     /// Entry point (absolute address).
     pub entry: usize,
+    /// First byte of the application binary after the TBF header and any
+    /// protected trailer; passed to the entry point in `a0`.
+    pub app_start: usize,
     /// Start of the process RAM block.
     pub memory_start: usize,
     /// Length of the whole RAM block, grant region included.
@@ -271,6 +274,9 @@ pub struct ProcessStandard {
     revocations_pending: Cell<usize>,
     /// Restart once `revocations_pending` reaches 0.
     restart_when_revoked: Cell<bool>,
+    /// Set by `reset`: the main loop must (re)initialize the registers and
+    /// call the entry point before running this instance.
+    start_pending: Cell<bool>,
 }
 
 impl Default for ProcessStandard {
@@ -299,6 +305,7 @@ impl ProcessStandard {
             allow_high_water: Cell::new(0),
             revocations_pending: Cell::new(0),
             restart_when_revoked: Cell::new(false),
+            start_pending: Cell::new(false),
         }
     }
 
@@ -446,7 +453,14 @@ impl ProcessStandard {
         }
         self.clear_tasks();
         self.completion_code.set(None);
+        self.start_pending.set(true);
         self.state.set(State::Running);
+    }
+
+    /// True once after each `reset`: the caller must start the instance
+    /// from its entry point (see `Kernel::entry_call`).
+    pub fn take_start_request(&self) -> bool {
+        self.start_pending.replace(false)
     }
 
     pub fn allow_high_water(&self) -> usize {
@@ -647,6 +661,7 @@ mod tests {
             flash_start: 0x1000,
             flash_len: 0x1000,
             entry: 0x1080,
+            app_start: 0x1040,
             memory_start: 0x10000,
             memory_len: 0x1000,
             initial_break: 0x10800,

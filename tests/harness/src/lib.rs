@@ -143,6 +143,7 @@ impl Harness {
             flash_start,
             flash_len: FLASH_SIZE,
             entry: flash_start + 0x80,
+            app_start: flash_start + 0x40,
             memory_start,
             memory_len: RAM_SIZE,
             initial_break: memory_start + INITIAL_BREAK,
