@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Licensed under the Apache License, Version 2.0 or the MIT License.
+# SPDX-License-Identifier: Apache-2.0 OR MIT
+#
+# Builds the userland example apps and installs them into a flash image.
+#
+#   tools/apps.sh build
+#       Builds every app of userland-examples/ in release once per
+#       fixed-address slot and packs each app's ELFs into build/apps/NAME.tab
+#       (elf2tab). The TBFs are named rv32imac.<flash>.<ram>, as libtock-rs
+#       names them; tockloader picks the one whose flash slot is free.
+#   tools/apps.sh install FLASH_IMAGE APP...
+#       Builds, then writes exactly the named apps into FLASH_IMAGE (byte 0 =
+#       address 0x80000000, apps from offset 0x100000) with tockloader,
+#       replacing any apps already there. Never prompts.
+#   tools/apps.sh list FLASH_IMAGE
+#       Shows the apps in FLASH_IMAGE and their addresses.
+#   tools/apps.sh apps | slots
+#       Prints the app names / the slots.
+#
+# Environment: ELF2TAB, TOCKLOADER (default: the project-local tools that
+# tools/setup.sh installs under .tools/), SKIP_BUILD=1 (install only).
+# See doc/userland.md for the slots and the process start-up contract.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+workspace="$root/userland-examples"
+out="$root/build/apps"
+target=riscv32imac-unknown-none-elf
+board=qemu_rv32_virt
+# Tock architecture name in TBF file names inside a TAB (tockloader matches
+# the part before the first dot against the board's architecture).
+arch=rv32imac
+# Must be at least the STACK_SIZE the apps are linked with (libtock-lite's
+# build script, default 0x800): elf2tab adds it to the minimum RAM size.
+stack_size=2048
+
+# Fixed-address slots of qemu_rv32_virt, as libtock-rs's Targets.mk lists
+# them: "<TBF start in flash> <process RAM start>". The app binary starts
+# 0x80 bytes after the TBF start.
+slots=(
+    "0x80100000 0x80300000"
+    "0x80110000 0x80310000"
+    "0x80130000 0x80330000"
+    "0x80180000 0x80380000"
+)
+# Every binary of the userland workspace.
+apps=(hello sleep spin_a spin_b peek kernel_jump)
+
+say() { printf 'apps: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+tool() {
+    # $1 = variable override, $2 = project-local path, $3 = name on PATH.
+    if [ -n "$1" ]; then printf '%s\n' "$1"
+    elif [ -x "$2" ]; then printf '%s\n' "$2"
+    elif command -v "$3" >/dev/null; then command -v "$3"
+    else die "$3 not found; run tools/setup.sh"
+    fi
+}
+
+# Value of symbol $2 in ELF $1, as 0x-prefixed lower-case hex.
+symbol() {
+    local value
+    value=$(readelf -sW "$1" | awk -v name="$2" '$8 == name { print $2; exit }')
+    [ -n "$value" ] || die "symbol $2 missing in $1"
+    printf '0x%08x\n' "$((16#$value))"
+}
+
+build() {
+    local elf2tab
+    elf2tab=$(tool "${ELF2TAB:-}" "$root/.tools/cargo/bin/elf2tab" elf2tab)
+    command -v readelf >/dev/null || die "readelf (binutils) not found"
+    mkdir -p "$out"
+    local slot flash ram dir app elf
+    for slot in "${slots[@]}"; do
+        read -r flash ram <<<"$slot"
+        say "building for flash $flash, RAM $ram"
+        # One target directory per slot, so that switching slots does not
+        # relink everything on every run. Run from the workspace: cargo reads
+        # .cargo/config.toml (linker script, static relocation) from the
+        # current directory, not from the manifest's.
+        (cd "$workspace" && USERLAND_FLASH=$flash USERLAND_RAM=$ram \
+            cargo build --quiet --release --bins --target "$target" \
+            --target-dir "$workspace/target/slot-$flash")
+        dir="$out/elf/$arch.$flash.$ram"
+        mkdir -p "$dir"
+        for app in "${apps[@]}"; do
+            elf="$workspace/target/slot-$flash/$target/release/$app"
+            [ -f "$elf" ] || die "no ELF for $app at $elf"
+            # Guard against a stale link: the ELF must be for this slot.
+            [ "$(symbol "$elf" _sram_origin)" = "$(printf '0x%08x' "$ram")" ] ||
+                die "$app: _sram_origin is not $ram"
+            [ "$(symbol "$elf" _flash_origin)" = "$(printf '0x%08x' "$((flash + 0x80))")" ] ||
+                die "$app: _flash_origin is not $flash + 0x80"
+            cp "$elf" "$dir/$app.elf"
+        done
+    done
+    for app in "${apps[@]}"; do
+        local inputs=()
+        for slot in "${slots[@]}"; do
+            read -r flash ram <<<"$slot"
+            inputs+=("$out/elf/$arch.$flash.$ram/$app.elf,$arch.$flash.$ram")
+        done
+        "$elf2tab" --deterministic --kernel-major 2 --kernel-minor 0 \
+            -n "$app" -o "$out/$app.tab" --stack "$stack_size" \
+            "${inputs[@]}" >/dev/null
+        say "wrote build/apps/$app.tab"
+    done
+}
+
+install() {
+    [ $# -ge 2 ] || die "usage: tools/apps.sh install FLASH_IMAGE APP..."
+    local flash_image=$1 tockloader app
+    shift
+    tockloader=$(tool "${TOCKLOADER:-}" "$root/.tools/venv/bin/tockloader" tockloader)
+    [ -f "$flash_image" ] || die "no flash image $flash_image (build the kernel first)"
+    for app in "$@"; do
+        printf '%s\n' "${apps[@]}" | grep -qx -- "$app" || die "unknown app $app (known: ${apps[*]})"
+    done
+    [ "${SKIP_BUILD:-0}" = 1 ] || build
+    local tabs=()
+    for app in "$@"; do
+        [ -f "$out/$app.tab" ] || die "missing $out/$app.tab"
+        tabs+=("$out/$app.tab")
+    done
+    # Every argument explicit (board, flash file, existing TAB paths) and no
+    # stdin: tockloader asks questions only when one of those is missing,
+    # and with stdin closed a question fails instead of hanging.
+    # --erase: the image ends up with exactly these apps.
+    "$tockloader" install --board "$board" --flash-file "$flash_image" \
+        --erase "${tabs[@]}" </dev/null
+}
+
+list() {
+    [ $# -eq 1 ] || die "usage: tools/apps.sh list FLASH_IMAGE"
+    local tockloader
+    tockloader=$(tool "${TOCKLOADER:-}" "$root/.tools/venv/bin/tockloader" tockloader)
+    "$tockloader" list --verbose --board "$board" --flash-file "$1" </dev/null
+}
+
+command=${1:-build}
+[ $# -eq 0 ] || shift
+case "$command" in
+build) build ;;
+install) install "$@" ;;
+list) list "$@" ;;
+apps) printf '%s\n' "${apps[@]}" ;;
+slots) printf '%s\n' "${slots[@]}" ;;
+*) die "unknown command $command (build, install, list, apps, slots)" ;;
+esac
