@@ -22,6 +22,7 @@ pub mod hil;
 pub mod platform;
 pub mod process;
 pub mod processbuffer;
+pub mod scheduler;
 pub mod syscall;
 pub mod upcall;
 pub mod utilities;
