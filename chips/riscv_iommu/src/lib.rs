@@ -10,5 +10,14 @@
 
 #![no_std]
 
+pub mod commands;
+pub mod device_context;
+mod hil;
+pub mod iommu;
+pub mod pending;
 pub mod pool;
+pub mod registers;
 pub mod sv39;
+
+pub use crate::iommu::{InterruptVectors, QueueMemory, RiscvIommu};
+pub use crate::pool::{Page, PagePool};

@@ -1,0 +1,249 @@
+// Licensed under the Apache License, Version 2.0 or the MIT License.
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+
+//! `kernel::hil::iommu` for the RISC-V IOMMU.
+//!
+//! Domains are Sv39 tables (`sv39.rs`) tagged with PSCID = slot + 1 (RISC-V
+//! IOMMU spec 1.0 section 2.1.3.3, `ta.PSCID`); contexts are device contexts
+//! (`device_context.rs`). Each operation checks everything, and that the
+//! pending ring and command queue have room, before it writes anything, so
+//! an error always means nothing changed. Invalidation sequences (section
+//! 6.3 "Guidelines for invalidations"):
+//! - unmap: `IOTINVAL.VMA` (PSCID, plus the address for a single page),
+//!   `IOFENCE.C`;
+//! - map: none (entries with V clear are never cached, section 2.6);
+//! - attach/switch: `IODIR.INVAL_DDT`, `IOTINVAL.VMA` for the new (and the
+//!   old) PSCID, in case the IOMMU read the context while it was being
+//!   rewritten, `IOFENCE.C`;
+//! - detach: `IODIR.INVAL_DDT`, `IOFENCE.C`;
+//! - destroy: `IOTINVAL.VMA` (PSCID), `IOFENCE.C`, before the PSCID is
+//!   reused.
+
+use crate::commands::Command;
+use crate::iommu::{DomainState, RiscvIommu, State};
+use crate::pending::Operation;
+use crate::pool::{PAGE_SIZE, Table};
+use crate::sv39;
+use kernel::ErrorCode;
+use kernel::hil::iommu::{
+    Attach, AttachClient, ContextId, DomainId, Domains, FaultClient, Faults, Fence, FenceClient,
+    Geometry, Map, MapClient, Permissions, Translate, Translation,
+};
+
+impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, DOMAINS> {
+    fn running(&self) -> Result<(), ErrorCode> {
+        match self.state.get() {
+            State::Running => Ok(()),
+            _ => Err(ErrorCode::OFF),
+        }
+    }
+
+    fn root(&self, domain: DomainId) -> Result<Table, ErrorCode> {
+        match self.domains.get(domain.0).map(|d| d.get()) {
+            Some(DomainState::Live { root }) => Ok(root),
+            _ => Err(ErrorCode::INVAL),
+        }
+    }
+
+    /// The PSCID tagging `domain` (0 is left unused).
+    fn pscid(domain: DomainId) -> u32 {
+        domain.0 as u32 + 1
+    }
+
+    /// Room for one more operation with `commands` commands (plus fence).
+    fn room(&self, commands: usize) -> Result<(), ErrorCode> {
+        if self.pending.is_full() || !self.has_room(commands) {
+            return Err(ErrorCode::BUSY);
+        }
+        Ok(())
+    }
+
+    fn device_id(&self, context: ContextId) -> Result<u32, ErrorCode> {
+        self.device_ids
+            .get(context.0)
+            .copied()
+            .ok_or(ErrorCode::INVAL)
+    }
+}
+
+impl<const CONTEXTS: usize, const DOMAINS: usize> Geometry for RiscvIommu<'_, CONTEXTS, DOMAINS> {
+    fn context_count(&self) -> usize {
+        CONTEXTS
+    }
+
+    fn domain_count(&self) -> usize {
+        DOMAINS
+    }
+
+    fn page_sizes(&self) -> usize {
+        PAGE_SIZE | sv39::SUPERPAGE_SIZE
+    }
+
+    fn iova_bits(&self) -> u32 {
+        sv39::IOVA_BITS
+    }
+
+    fn free_pages(&self) -> usize {
+        self.tables.free_count()
+    }
+}
+
+impl<const CONTEXTS: usize, const DOMAINS: usize> Domains for RiscvIommu<'_, CONTEXTS, DOMAINS> {
+    fn create_domain(&self) -> Result<DomainId, ErrorCode> {
+        self.running()?;
+        let index = self
+            .domains
+            .iter()
+            .position(|d| d.get() == DomainState::Free)
+            .ok_or(ErrorCode::NOMEM)?;
+        let root = self.tables.allocate().ok_or(ErrorCode::NOMEM)?;
+        self.domains[index].set(DomainState::Live { root });
+        Ok(DomainId(index))
+    }
+
+    fn destroy_domain(&self, domain: DomainId) -> Result<(), ErrorCode> {
+        let root = self.root(domain)?;
+        let attached = self.attached.iter().any(|a| a.get() == Some(domain));
+        if attached || self.pending.uses(domain) {
+            return Err(ErrorCode::BUSY);
+        }
+        let running = self.state.get() == State::Running;
+        if running {
+            self.room(1)?;
+        }
+        // No context uses the domain and every detach from it completed,
+        // so no device can walk these tables any more. The slot's PSCID is
+        // quarantined until its invalidation completes (forever if the
+        // instance failed).
+        sv39::destroy(&self.tables, root);
+        self.domains[domain.0].set(DomainState::Quarantined);
+        if !running {
+            return Ok(());
+        }
+        let sequence = self.submit(&[Command::iotinval_vma(Some(Self::pscid(domain)), None)]);
+        self.start(sequence, Operation::Release { domain })
+    }
+}
+
+impl<'a, const CONTEXTS: usize, const DOMAINS: usize> Map<'a>
+    for RiscvIommu<'a, CONTEXTS, DOMAINS>
+{
+    fn set_client(&self, client: &'a dyn MapClient) {
+        self.map_client.set(client);
+    }
+
+    fn map(
+        &self,
+        domain: DomainId,
+        iova: usize,
+        phys: usize,
+        len: usize,
+        permissions: Permissions,
+    ) -> Result<(), ErrorCode> {
+        self.running()?;
+        let root = self.root(domain)?;
+        self.room(0)?;
+        sv39::map(&self.tables, root, iova, phys, len, permissions)?;
+        // Order the entry stores before whatever starts the device.
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        self.start(self.issued(), Operation::Map { domain, iova, len })
+    }
+
+    fn unmap(&self, domain: DomainId, iova: usize, len: usize) -> Result<(), ErrorCode> {
+        self.running()?;
+        let root = self.root(domain)?;
+        self.room(1)?;
+        sv39::unmap(&self.tables, root, iova, len)?;
+        let address = (len == PAGE_SIZE).then_some(iova as u64);
+        let sequence = self.submit(&[Command::iotinval_vma(Some(Self::pscid(domain)), address)]);
+        self.start(sequence, Operation::Unmap { domain, iova, len })
+    }
+}
+
+impl<const CONTEXTS: usize, const DOMAINS: usize> Translate for RiscvIommu<'_, CONTEXTS, DOMAINS> {
+    fn translate(&self, domain: DomainId, iova: usize) -> Result<Option<Translation>, ErrorCode> {
+        sv39::translate(&self.tables, self.root(domain)?, iova)
+    }
+}
+
+impl<'a, const CONTEXTS: usize, const DOMAINS: usize> Attach<'a>
+    for RiscvIommu<'a, CONTEXTS, DOMAINS>
+{
+    fn set_client(&self, client: &'a dyn AttachClient) {
+        self.attach_client.set(client);
+    }
+
+    fn attach(&self, context: ContextId, domain: DomainId) -> Result<(), ErrorCode> {
+        self.running()?;
+        let device_id = self.device_id(context)?;
+        let root = self.root(domain)?;
+        let previous = self.attached[context.0].get();
+        if previous == Some(domain) {
+            return Err(ErrorCode::ALREADY);
+        }
+        self.room(3)?;
+        let (Some(slot), Some(directory)) = (self.slots[context.0].get(), self.directory.get())
+        else {
+            return Err(ErrorCode::OFF);
+        };
+        slot.write_translating(&self.directory_pages, &directory, root, Self::pscid(domain));
+        self.attached[context.0].set(Some(domain));
+        let inval_ddt = Command::iodir_inval_ddt(Some(device_id));
+        let new = Command::iotinval_vma(Some(Self::pscid(domain)), None);
+        let sequence = match previous {
+            Some(old) => {
+                let old = Command::iotinval_vma(Some(Self::pscid(old)), None);
+                self.submit(&[inval_ddt, new, old])
+            }
+            None => self.submit(&[inval_ddt, new]),
+        };
+        self.start(
+            sequence,
+            Operation::Attach {
+                context,
+                domain,
+                previous,
+            },
+        )
+    }
+
+    fn detach(&self, context: ContextId) -> Result<(), ErrorCode> {
+        self.running()?;
+        let device_id = self.device_id(context)?;
+        let previous = self.attached[context.0].get().ok_or(ErrorCode::ALREADY)?;
+        self.room(1)?;
+        let slot = self.slots[context.0].get().ok_or(ErrorCode::OFF)?;
+        slot.write_blocking(&self.directory_pages);
+        self.attached[context.0].set(None);
+        let sequence = self.submit(&[Command::iodir_inval_ddt(Some(device_id))]);
+        self.start(sequence, Operation::Detach { context, previous })
+    }
+
+    fn attached(&self, context: ContextId) -> Option<DomainId> {
+        self.attached.get(context.0).and_then(|a| a.get())
+    }
+}
+
+impl<'a, const CONTEXTS: usize, const DOMAINS: usize> Fence<'a>
+    for RiscvIommu<'a, CONTEXTS, DOMAINS>
+{
+    fn set_client(&self, client: &'a dyn FenceClient) {
+        self.fence_client.set(client);
+    }
+
+    fn fence(&self) -> Result<(), ErrorCode> {
+        self.running()?;
+        self.room(0)?;
+        // Operations complete in order: waiting for the newest issued
+        // sequence number waits for all of them.
+        self.start(self.issued(), Operation::Fence)
+    }
+}
+
+impl<'a, const CONTEXTS: usize, const DOMAINS: usize> Faults<'a>
+    for RiscvIommu<'a, CONTEXTS, DOMAINS>
+{
+    fn set_client(&self, client: &'a dyn FaultClient) {
+        self.fault_client.set(client);
+    }
+}

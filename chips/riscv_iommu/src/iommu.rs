@@ -1,0 +1,602 @@
+// Licensed under the Apache License, Version 2.0 or the MIT License.
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+
+//! One RISC-V IOMMU instance: bring-up, command and fault queues,
+//! interrupts, completion of operations.
+//!
+//! RISC-V IOMMU spec 1.0: bring-up follows section 6.2 ("Guidelines for
+//! initialization"); the command queue is section 4.1 and register 5.15
+//! (`cqcsr`, with the recovery from `cmd_ill`, `cmd_to`, `cqmf`); the fault
+//! queue section 4.2 and register 5.16 (`fqcsr`, overflow `fqof`); wired
+//! interrupts `fctl.WSI` (5.4), `ipsr` (5.18) and `icvec` (5.28). The HIL
+//! operations are in `hil.rs`.
+//!
+//! Completion: every batch of commands ends with an `IOFENCE.C` that writes
+//! an increasing sequence number to a completion word in the driver's
+//! queue memory and, with `WSI`, raises `ipsr.cip`. `handle_interrupt` (and
+//! a deferred call, for operations that need no command) reads the word and
+//! completes, in order, every operation up to it. Nothing ever waits for
+//! the hardware except bounded polls of `busy`/`cqon`/`fqon` at bring-up
+//! and recovery.
+
+use crate::commands::{Command, FaultRecord};
+use crate::device_context::{ContextSlot, Directory};
+use crate::pending::{Operation, Pending, PendingRing, reached};
+use crate::pool::{PagePool, Table};
+use crate::registers::{
+    IommuRegisters, capabilities, cqcsr, ddtp, fctl, fqcsr, icvec, ipsr, queue_base,
+};
+use core::cell::Cell;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use kernel::ErrorCode;
+use kernel::deferred_call::{DeferredCall, DeferredCallClient};
+use kernel::hil::iommu::{
+    AttachClient, ContextId, DomainId, Fault, FaultClient, FenceClient, MapClient,
+};
+use kernel::utilities::StaticRef;
+use kernel::utilities::cells::OptionalCell;
+use kernel::utilities::registers::interfaces::{Readable, Writeable};
+
+/// Commands in the command queue (16 bytes each: 2 KiB).
+pub const COMMAND_QUEUE_ENTRIES: usize = 128;
+/// Records in the fault queue (32 bytes each: 4 KiB).
+pub const FAULT_QUEUE_ENTRIES: usize = 128;
+/// Outstanding split-phase operations per instance.
+pub const PENDING_OPERATIONS: usize = 16;
+/// Polls of a `busy`/`on` bit before giving up (QEMU never needs one).
+const POLL_LIMIT: usize = 100_000;
+/// Command-queue recoveries in a row before the instance is declared
+/// failed.
+const MAX_RECOVERIES: u32 = 3;
+
+/// Queue memory the board gives each instance (8 KiB, page aligned): the
+/// command queue, the completion word, the fault queue.
+#[repr(C, align(4096))]
+pub struct QueueMemory {
+    command_queue: [u64; 2 * COMMAND_QUEUE_ENTRIES],
+    completion: [u64; 2 * COMMAND_QUEUE_ENTRIES],
+    fault_queue: [u64; 4 * FAULT_QUEUE_ENTRIES],
+}
+
+impl QueueMemory {
+    /// Zeroed queue memory, for a `static`.
+    pub const ZERO: QueueMemory = QueueMemory {
+        command_queue: [0; 2 * COMMAND_QUEUE_ENTRIES],
+        completion: [0; 2 * COMMAND_QUEUE_ENTRIES],
+        fault_queue: [0; 4 * FAULT_QUEUE_ENTRIES],
+    };
+}
+
+/// Which `icvec` vectors the causes use; the board routes vector `n` to
+/// its interrupt controller (on QEMU virt: PLIC source 0x24 + n).
+#[derive(Clone, Copy, Debug)]
+pub struct InterruptVectors {
+    /// Command-queue interrupt vector (`icvec.civ`).
+    pub civ: u8,
+    /// Fault-queue interrupt vector (`icvec.fiv`).
+    pub fiv: u8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    Off,
+    Running,
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DomainState {
+    Free,
+    Live {
+        root: Table,
+    },
+    /// Destroyed; the slot's PSCID waits for its invalidation.
+    Quarantined,
+}
+
+/// A RISC-V IOMMU instance with `CONTEXTS` device contexts and room for
+/// `DOMAINS` domains.
+pub struct RiscvIommu<'a, const CONTEXTS: usize, const DOMAINS: usize> {
+    pub(crate) registers: StaticRef<IommuRegisters>,
+    queues: NonNull<QueueMemory>,
+    pub(crate) device_ids: [u32; CONTEXTS],
+    pub(crate) slots: [Cell<Option<ContextSlot>>; CONTEXTS],
+    pub(crate) attached: [Cell<Option<DomainId>>; CONTEXTS],
+    pub(crate) domains: [Cell<DomainState>; DOMAINS],
+    pub(crate) directory_pages: PagePool<'a>,
+    pub(crate) tables: PagePool<'a>,
+    pub(crate) directory: Cell<Option<Directory>>,
+    vectors: InterruptVectors,
+    pub(crate) state: Cell<State>,
+    tail: Cell<u32>,
+    issued: Cell<u32>,
+    recoveries: Cell<u32>,
+    commands_written: Cell<usize>,
+    pub(crate) pending: PendingRing<PENDING_OPERATIONS>,
+    pub(crate) deferred_call: DeferredCall,
+    pub(crate) map_client: OptionalCell<&'a dyn MapClient>,
+    pub(crate) attach_client: OptionalCell<&'a dyn AttachClient>,
+    pub(crate) fence_client: OptionalCell<&'a dyn FenceClient>,
+    pub(crate) fault_client: OptionalCell<&'a dyn FaultClient>,
+    _queues: PhantomData<&'a mut QueueMemory>,
+}
+
+fn poll(mut done: impl FnMut() -> bool) -> Result<(), ErrorCode> {
+    for _ in 0..POLL_LIMIT {
+        if done() {
+            return Ok(());
+        }
+    }
+    Err(ErrorCode::FAIL)
+}
+
+/// The `PPN` field halves of a 4 KiB-aligned physical address: bits 31:10
+/// of the low word and 21:0 of the high word (spec 5.5, 5.6, 5.9).
+fn ppn_halves(phys: u64) -> (u32, u32) {
+    let ppn = phys >> 12;
+    ((ppn & 0x3f_ffff) as u32, (ppn >> 22) as u32)
+}
+
+impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, DOMAINS> {
+    /// An instance at `registers` whose context `i` is the device with
+    /// requester id `device_ids[i]`. `queues` holds its queues,
+    /// `directory_pages` the device directory (1 page for device ids below
+    /// 64, more for larger ids), `tables` the domains' page tables. The
+    /// IOMMU is untouched until `init`.
+    pub fn new(
+        registers: StaticRef<IommuRegisters>,
+        device_ids: [u32; CONTEXTS],
+        queues: &'a mut QueueMemory,
+        directory_pages: PagePool<'a>,
+        tables: PagePool<'a>,
+        vectors: InterruptVectors,
+    ) -> Self {
+        RiscvIommu {
+            registers,
+            queues: NonNull::from(queues),
+            device_ids,
+            slots: [const { Cell::new(None) }; CONTEXTS],
+            attached: [const { Cell::new(None) }; CONTEXTS],
+            domains: [const { Cell::new(DomainState::Free) }; DOMAINS],
+            directory_pages,
+            tables,
+            directory: Cell::new(None),
+            vectors,
+            state: Cell::new(State::Off),
+            tail: Cell::new(0),
+            issued: Cell::new(0),
+            recoveries: Cell::new(0),
+            commands_written: Cell::new(0),
+            pending: PendingRing::new(),
+            deferred_call: DeferredCall::new(),
+            map_client: OptionalCell::empty(),
+            attach_client: OptionalCell::empty(),
+            fence_client: OptionalCell::empty(),
+            fault_client: OptionalCell::empty(),
+            _queues: PhantomData,
+        }
+    }
+
+    /// Brings the IOMMU up with every context blocking: probes
+    /// `capabilities`, builds the device directory, enables the queues and
+    /// wired interrupts, then sets `ddtp`. Translation is never Bare.
+    ///
+    /// Errors: `ALREADY` (initialized), `NOSUPPORT` (not version 1.x, no
+    /// Sv39, or no wired interrupts), `INVAL` (a device id beyond 24 bits),
+    /// `NOMEM` (directory pages), `FAIL` (the hardware stayed busy).
+    pub fn init(&self) -> Result<(), ErrorCode> {
+        if self.state.get() != State::Off {
+            return Err(ErrorCode::ALREADY);
+        }
+        let caps = self.registers.capabilities.extract();
+        let wired = caps.read(capabilities::IGS) != capabilities::IGS::Msi.value;
+        if caps.read(capabilities::version) >> 4 != 1 || !caps.is_set(capabilities::Sv39) || !wired
+        {
+            return Err(ErrorCode::NOSUPPORT);
+        }
+        let max_device_id = self.device_ids.iter().copied().max().unwrap_or(0);
+        let directory =
+            Directory::for_device_ids(max_device_id, caps.is_set(capabilities::MSI_FLAT))?;
+
+        // Off blocks all DMA while the rest is set up (spec 5.5); fctl may
+        // only change with the queues off (spec 5.4).
+        // SAFETY: mode Off reads no directory; 0 is not dereferenced.
+        unsafe { self.set_ddtp(ddtp::iommu_mode::Off.value, 0)? };
+        self.disable_queues()?;
+        self.registers.fctl.write(fctl::WSI::SET);
+        if !self.registers.fctl.is_set(fctl::WSI) {
+            return Err(ErrorCode::NOSUPPORT);
+        }
+        self.registers.icvec.write(
+            icvec::civ.val(u32::from(self.vectors.civ))
+                + icvec::fiv.val(u32::from(self.vectors.fiv)),
+        );
+
+        let root = self.directory_pages.allocate().ok_or(ErrorCode::NOMEM)?;
+        for (slot, device_id) in self.slots.iter().zip(self.device_ids) {
+            slot.set(Some(directory.locate(
+                &self.directory_pages,
+                root,
+                device_id,
+            )?));
+        }
+        self.directory.set(Some(directory));
+
+        let queues = self.queues.as_ptr();
+        // SAFETY: both queues are inside `QueueMemory`, which the driver
+        // holds for `'a` and the board placed in RAM; the command queue is
+        // at offset 0 and the fault queue at 4096 of a 4 KiB-aligned block,
+        // each the size given (obligations 1-3 of `set_cqb`/`set_fqb`).
+        unsafe {
+            self.set_cqb(queues as u64, COMMAND_QUEUE_ENTRIES)?;
+            self.set_fqb(
+                core::ptr::addr_of!((*queues).fault_queue) as u64,
+                FAULT_QUEUE_ENTRIES,
+            )?;
+        }
+        self.enable_command_queue()?;
+        self.registers.fqh.set(0);
+        self.registers
+            .fqcsr
+            .write(fqcsr::fqen::SET + fqcsr::fie::SET);
+        poll(|| self.registers.fqcsr.is_set(fqcsr::fqon))?;
+
+        // SAFETY: `root` is a zeroed (all contexts invalid) directory page
+        // from the driver's pool, laid out for `directory.mode()`; the pool
+        // lives for `'a` and its pages never move.
+        unsafe { self.set_ddtp(directory.mode(), root.phys() as u64)? };
+        self.state.set(State::Running);
+        // Drop anything cached before the driver owned the IOMMU.
+        self.submit(&[
+            Command::iodir_inval_ddt(None),
+            Command::iotinval_vma(None, None),
+        ]);
+        Ok(())
+    }
+
+    /// Writes `ddtp` and waits (bounded) for `busy` to clear.
+    ///
+    /// # Safety
+    ///
+    /// 1. Unless `mode` is Off or Bare, `root` is the physical address of a
+    ///    4 KiB-aligned page that is a valid device directory of `mode`
+    ///    levels (invalid entries are zero), and stays so, unmoved and
+    ///    owned by this driver, as long as the IOMMU uses it.
+    /// 2. `mode` is never Bare when devices must be confined (Bare lets
+    ///    every device reach all memory).
+    pub(crate) unsafe fn set_ddtp(&self, mode: u32, root: u64) -> Result<(), ErrorCode> {
+        poll(|| !self.registers.ddtp.is_set(ddtp::busy))?;
+        let (low, high) = ppn_halves(root);
+        self.registers.ddtp_high.set(high);
+        self.registers
+            .ddtp
+            .write(ddtp::iommu_mode.val(mode) + ddtp::PPN.val(low));
+        poll(|| !self.registers.ddtp.is_set(ddtp::busy))
+    }
+
+    /// Writes `cqb` while the command queue is off.
+    ///
+    /// # Safety
+    ///
+    /// 1. `base` is the physical address of `entries` * 16 bytes of RAM,
+    ///    aligned to the larger of 4 KiB and that size.
+    /// 2. The memory is owned by this driver for as long as the queue is
+    ///    enabled, and only the driver writes it.
+    /// 3. `entries` is a power of two, at least 2.
+    pub(crate) unsafe fn set_cqb(&self, base: u64, entries: usize) -> Result<(), ErrorCode> {
+        self.set_queue_base(true, base, entries)
+    }
+
+    /// Writes `fqb` while the fault queue is off.
+    ///
+    /// # Safety
+    ///
+    /// 1. `base` is the physical address of `entries` * 32 bytes of RAM,
+    ///    aligned to the larger of 4 KiB and that size.
+    /// 2. The memory is owned by this driver for as long as the queue is
+    ///    enabled; the IOMMU writes records there.
+    /// 3. `entries` is a power of two, at least 2.
+    pub(crate) unsafe fn set_fqb(&self, base: u64, entries: usize) -> Result<(), ErrorCode> {
+        self.set_queue_base(false, base, entries)
+    }
+
+    fn set_queue_base(&self, command: bool, base: u64, entries: usize) -> Result<(), ErrorCode> {
+        if !entries.is_power_of_two() || entries < 2 || base & 0xfff != 0 {
+            return Err(ErrorCode::INVAL);
+        }
+        let (low, high) = ppn_halves(base);
+        let value = queue_base::LOG2SZ.val(entries.trailing_zeros() - 1) + queue_base::PPN.val(low);
+        if command {
+            self.registers.cqb_high.set(high);
+            self.registers.cqb.write(value);
+        } else {
+            self.registers.fqb_high.set(high);
+            self.registers.fqb.write(value);
+        }
+        Ok(())
+    }
+
+    fn disable_queues(&self) -> Result<(), ErrorCode> {
+        self.registers.cqcsr.write(cqcsr::cqen::CLEAR);
+        self.registers.fqcsr.write(fqcsr::fqen::CLEAR);
+        poll(|| {
+            !self.registers.cqcsr.is_set(cqcsr::cqon) && !self.registers.fqcsr.is_set(fqcsr::fqon)
+        })
+    }
+
+    /// Turns the command queue on from off: the IOMMU resets `cqh` and the
+    /// error bits (spec 5.15), so the tail restarts at 0.
+    fn enable_command_queue(&self) -> Result<(), ErrorCode> {
+        self.tail.set(0);
+        self.registers.cqt.set(0);
+        poll(|| !self.registers.cqcsr.is_set(cqcsr::busy))?;
+        self.registers
+            .cqcsr
+            .write(cqcsr::cqen::SET + cqcsr::cie::SET);
+        poll(|| self.registers.cqcsr.is_set(cqcsr::cqon))
+    }
+
+    fn queue_memory(&self) -> *mut QueueMemory {
+        self.queues.as_ptr()
+    }
+
+    fn completion_address(&self) -> u64 {
+        // SAFETY: only computes an address inside `QueueMemory`.
+        unsafe { core::ptr::addr_of!((*self.queue_memory()).completion) as u64 }
+    }
+
+    /// The last sequence number the hardware has written.
+    pub(crate) fn completed(&self) -> u32 {
+        // SAFETY: the completion word is inside the driver's
+        // `QueueMemory`; the IOMMU writes it, so it is read volatile.
+        unsafe {
+            core::ptr::addr_of!((*self.queue_memory()).completion)
+                .cast::<u32>()
+                .read_volatile()
+        }
+    }
+
+    /// The newest sequence number handed to the hardware.
+    pub(crate) fn issued(&self) -> u32 {
+        self.issued.get()
+    }
+
+    /// Whether `count` commands plus a fence fit in the command queue.
+    pub(crate) fn has_room(&self, count: usize) -> bool {
+        let mask = COMMAND_QUEUE_ENTRIES as u32 - 1;
+        let used = self.tail.get().wrapping_sub(self.registers.cqh.get()) & mask;
+        (COMMAND_QUEUE_ENTRIES as u32 - 1 - used) as usize > count
+    }
+
+    /// Commands written so far (benchmarks).
+    pub fn commands_written(&self) -> usize {
+        self.commands_written.get()
+    }
+
+    fn write_command(&self, command: &Command) {
+        let index = self.tail.get() as usize;
+        // SAFETY: `index` < COMMAND_QUEUE_ENTRIES (the tail is masked), so
+        // the four words are inside the command queue of `QueueMemory`,
+        // which the IOMMU only reads.
+        unsafe {
+            let words = core::ptr::addr_of_mut!((*self.queue_memory()).command_queue)
+                .cast::<u64>()
+                .add(2 * index)
+                .cast::<u32>();
+            for (i, doubleword) in command.0.iter().enumerate() {
+                words.add(2 * i).write_volatile(*doubleword as u32);
+                words
+                    .add(2 * i + 1)
+                    .write_volatile((*doubleword >> 32) as u32);
+            }
+        }
+        self.tail
+            .set((self.tail.get() + 1) & (COMMAND_QUEUE_ENTRIES as u32 - 1));
+        self.commands_written.set(self.commands_written.get() + 1);
+    }
+
+    fn write_fence(&self, sequence: u32) {
+        self.write_command(&Command::iofence_c(
+            self.completion_address(),
+            sequence,
+            true,
+        ));
+    }
+
+    /// Queues `commands` and an `IOFENCE.C`; returns the sequence number
+    /// its completion writes. The caller checked `has_room`.
+    pub(crate) fn submit(&self, commands: &[Command]) -> u32 {
+        let sequence = self.issued.get().wrapping_add(1);
+        for command in commands {
+            self.write_command(command);
+        }
+        self.write_fence(sequence);
+        self.issued.set(sequence);
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        self.registers.cqt.set(self.tail.get());
+        sequence
+    }
+
+    /// Records an outstanding operation; if it is already complete (it
+    /// needed no command), completion runs from a deferred call.
+    pub(crate) fn start(&self, sequence: u32, operation: Operation) -> Result<(), ErrorCode> {
+        self.pending.push(Pending {
+            sequence,
+            operation,
+        })?;
+        if reached(self.completed(), sequence) {
+            self.deferred_call.set();
+        }
+        Ok(())
+    }
+
+    /// Handles the IOMMU's wired interrupts (both vectors): command-queue
+    /// completion and errors, then faults, then completions.
+    pub fn handle_interrupt(&self) {
+        // Clear first so an event during handling makes a new edge (ipsr
+        // is write-1-to-clear).
+        let pending = self.registers.ipsr.get() & (ipsr::cip::SET + ipsr::fip::SET).value;
+        self.registers.ipsr.set(pending);
+        self.service_command_queue();
+        self.drain_faults();
+        self.complete_operations();
+    }
+
+    fn service_command_queue(&self) {
+        if self.state.get() != State::Running {
+            return;
+        }
+        let csr = self.registers.cqcsr.extract();
+        if csr.is_set(cqcsr::cmd_ill) || csr.is_set(cqcsr::cmd_to) || csr.is_set(cqcsr::cqmf) {
+            self.recover_command_queue();
+        } else if csr.is_set(cqcsr::fence_w_ip) {
+            self.registers
+                .cqcsr
+                .write(cqcsr::cqen::SET + cqcsr::cie::SET + cqcsr::fence_w_ip::SET);
+        }
+    }
+
+    /// Recovers from `cmd_ill`, `cmd_to` or `cqmf` (spec 5.15): the
+    /// commands after the failing one are lost, so the queue is turned off
+    /// and on (resetting `cqh` and the error bits), everything is
+    /// invalidated, and one fence with the newest sequence number completes
+    /// every outstanding operation. After `MAX_RECOVERIES` failures in a
+    /// row, the instance fails: outstanding operations complete with
+    /// `FAIL` and new ones get `OFF`.
+    fn recover_command_queue(&self) {
+        let attempts = self.recoveries.get() + 1;
+        self.recoveries.set(attempts);
+        if attempts > MAX_RECOVERIES {
+            return self.fail();
+        }
+        self.registers.cqcsr.write(cqcsr::cqen::CLEAR);
+        let off = poll(|| !self.registers.cqcsr.is_set(cqcsr::cqon));
+        if off.and_then(|()| self.enable_command_queue()).is_err() {
+            return self.fail();
+        }
+        self.write_command(&Command::iodir_inval_ddt(None));
+        self.write_command(&Command::iotinval_vma(None, None));
+        self.write_fence(self.issued.get());
+        self.registers.cqt.set(self.tail.get());
+    }
+
+    fn fail(&self) {
+        self.state.set(State::Failed);
+        self.deferred_call.set();
+    }
+
+    /// Reports every fault record, then clears an overflow (spec 4.2,
+    /// 5.16: no record is written while `fqof` is set).
+    fn drain_faults(&self) {
+        let mask = FAULT_QUEUE_ENTRIES as u32 - 1;
+        for _ in 0..FAULT_QUEUE_ENTRIES {
+            let head = self.registers.fqh.get() & mask;
+            if head == self.registers.fqt.get() & mask {
+                break;
+            }
+            let record = self.read_fault_record(head as usize);
+            self.registers.fqh.set((head + 1) & mask);
+            self.report(record);
+        }
+        let csr = self.registers.fqcsr.extract();
+        if csr.is_set(fqcsr::fqof) || csr.is_set(fqcsr::fqmf) {
+            self.registers
+                .fqcsr
+                .write(fqcsr::fqen::SET + fqcsr::fie::SET + fqcsr::fqof::SET + fqcsr::fqmf::SET);
+            self.fault_client.map(|client| client.faults_lost());
+        }
+    }
+
+    fn read_fault_record(&self, index: usize) -> FaultRecord {
+        let mut words = [0u64; 4];
+        // SAFETY: `index` < FAULT_QUEUE_ENTRIES, so the record is inside
+        // the fault queue of `QueueMemory`; the IOMMU wrote it before
+        // advancing `fqt`, and it is read volatile.
+        unsafe {
+            let record = core::ptr::addr_of!((*self.queue_memory()).fault_queue)
+                .cast::<u64>()
+                .add(4 * index)
+                .cast::<u32>();
+            for (i, word) in words.iter_mut().enumerate() {
+                let low = record.add(2 * i).read_volatile();
+                let high = record.add(2 * i + 1).read_volatile();
+                *word = u64::from(low) | (u64::from(high) << 32);
+            }
+        }
+        FaultRecord::decode(words)
+    }
+
+    fn report(&self, record: FaultRecord) {
+        let context = self
+            .device_ids
+            .iter()
+            .position(|&id| id == record.device_id)
+            .map(ContextId);
+        let fault = Fault {
+            context,
+            cause: record.fault_cause(),
+            raw_cause: record.cause,
+            iova: record.iotval,
+            access: record.access(),
+        };
+        self.fault_client.map(|client| client.fault(fault));
+    }
+
+    /// Completes, in order, every outstanding operation the hardware has
+    /// reached (all of them, with `FAIL`, if the instance failed).
+    fn complete_operations(&self) {
+        let failed = self.state.get() == State::Failed;
+        let done = self.completed();
+        let result = if failed { Err(ErrorCode::FAIL) } else { Ok(()) };
+        while let Some(entry) = self.pending.pop_if(|p| failed || reached(done, p.sequence)) {
+            self.complete(entry.operation, result);
+        }
+        if done == self.issued.get() {
+            self.recoveries.set(0);
+        }
+    }
+
+    fn complete(&self, operation: Operation, result: Result<(), ErrorCode>) {
+        match operation {
+            Operation::Map { domain, iova, len } => {
+                self.map_client
+                    .map(|c| c.map_done(domain, iova, len, result));
+            }
+            Operation::Unmap { domain, iova, len } => {
+                self.map_client
+                    .map(|c| c.unmap_done(domain, iova, len, result));
+            }
+            Operation::Attach {
+                context, domain, ..
+            } => {
+                self.attach_client
+                    .map(|c| c.attach_done(context, domain, result));
+            }
+            Operation::Detach { context, .. } => {
+                self.attach_client.map(|c| c.detach_done(context, result));
+            }
+            Operation::Fence => {
+                self.fence_client.map(|c| c.fence_done(result));
+            }
+            Operation::Release { domain } => {
+                // A failed instance never reuses the PSCID.
+                if result.is_ok() {
+                    self.domains[domain.0].set(DomainState::Free);
+                }
+            }
+        }
+    }
+}
+
+impl<'a, const CONTEXTS: usize, const DOMAINS: usize> DeferredCallClient
+    for RiscvIommu<'a, CONTEXTS, DOMAINS>
+{
+    fn handle_deferred_call(&self) {
+        self.complete_operations();
+    }
+
+    fn register(&'static self) {
+        self.deferred_call.register(self);
+    }
+}
