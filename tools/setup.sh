@@ -4,7 +4,7 @@
 #
 # Installs, idempotently and without asking, everything `make run` and
 # `make test` need on a fresh Debian bookworm machine:
-#   - the riscv32imac-unknown-none-elf Rust target (rustup)
+#   - the riscv32imac-unknown-none-elf Rust target and llvm-tools (rustup)
 #   - QEMU >= 10 (qemu-system-misc from bookworm-backports; bookworm's own
 #     7.2 has no RISC-V IOMMU)
 #   - tockloader (PyPI) in a project-local virtualenv: .tools/venv
@@ -23,6 +23,13 @@ say() { printf 'setup: %s\n' "$*"; }
 if ! rustup target list --installed | grep -qx riscv32imac-unknown-none-elf; then
     say "adding Rust target riscv32imac-unknown-none-elf"
     rustup target add riscv32imac-unknown-none-elf
+fi
+
+# llvm-objcopy/objdump/size, to turn the kernel ELF into a flash image and
+# to measure section sizes.
+if [ ! -x "$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-objcopy" ]; then
+    say "adding Rust component llvm-tools"
+    rustup component add llvm-tools
 fi
 
 # --- QEMU >= 10 ------------------------------------------------------------

@@ -2,3 +2,132 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
 //! Runs board images on QEMU with a timeout and checks their output.
+//!
+//! Every run boots `qemu-system-riscv32 -M virt,iommu-sys=on` with two `edu`
+//! devices and the image as `-bios`, captures the serial console, and ends
+//! either through the virt test finisher (the board writes pass or
+//! fail(code)) or by the timeout, which kills QEMU and counts as a failure.
+//! Images are made by `tools/build.sh flash` (kernel + apps installed with
+//! tockloader); `make test` builds the kernel and apps once beforehand.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How a QEMU run ended.
+#[derive(Debug)]
+pub struct Run {
+    /// QEMU's exit status: 0 after finisher pass, the code after
+    /// finisher fail(code); `None` if the timeout killed it.
+    pub exit_code: Option<i32>,
+    /// Everything written to the serial console.
+    pub output: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// True if the board ended through the finisher with pass.
+    pub fn passed(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+
+    /// Asserts `needle` appears in the output, showing the output if not.
+    pub fn expect(&self, needle: &str) -> &Self {
+        assert!(
+            self.output.contains(needle),
+            "expected {needle:?} in QEMU output:\n{}",
+            self.output
+        );
+        self
+    }
+
+    /// Asserts `needle` does not appear.
+    pub fn expect_absent(&self, needle: &str) -> &Self {
+        assert!(
+            !self.output.contains(needle),
+            "did not expect {needle:?} in QEMU output:\n{}",
+            self.output
+        );
+        self
+    }
+
+    /// Number of lines containing `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.output.lines().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Index of the first line containing `needle`.
+    pub fn line_of(&self, needle: &str) -> Option<usize> {
+        self.output.lines().position(|l| l.contains(needle))
+    }
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Makes a flash image with `apps` installed (kernel and apps must have
+/// been built: `tools/build.sh kernel` and `tools/apps.sh build`).
+pub fn image(name: &str, apps: &[&str]) -> PathBuf {
+    let dir = root().join("build/test-images");
+    std::fs::create_dir_all(&dir).unwrap();
+    let image = dir.join(format!("{name}.bin"));
+    let status = Command::new("bash")
+        .arg(root().join("tools/build.sh"))
+        .arg("flash")
+        .args(apps)
+        .env("SKIP_BUILD", "1")
+        .env("FLASH_IMAGE", &image)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .status()
+        .expect("cannot run tools/build.sh");
+    assert!(status.success(), "building image {name} failed");
+    image
+}
+
+/// Boots `image` on QEMU with `extra` arguments; kills it after `timeout`.
+pub fn boot(image: &Path, extra: &[&str], timeout: Duration) -> Run {
+    let start = Instant::now();
+    let mut child = Command::new("qemu-system-riscv32")
+        .args(["-M", "virt,iommu-sys=on", "-m", "256M", "-nographic", "-monitor", "none"])
+        .args(["-serial", "stdio"])
+        .arg("-bios")
+        .arg(image)
+        .args(["-device", "edu", "-device", "edu"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start qemu-system-riscv32 (run tools/setup.sh)");
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let exit_code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+    Run {
+        exit_code,
+        output,
+        elapsed: start.elapsed(),
+    }
+}
+
+/// Default per-run timeout (virtual time runs about as fast as real time;
+/// a run that takes longer is stuck).
+pub const TIMEOUT: Duration = Duration::from_secs(60);

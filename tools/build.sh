@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Licensed under the Apache License, Version 2.0 or the MIT License.
+# SPDX-License-Identifier: Apache-2.0 OR MIT
+#
+# Builds the pieces of a bootable image:
+#   tools/build.sh kernel          the board kernel -> build/kernel.elf, .bin
+#   tools/build.sh apps            every example app -> build/apps/*.tab
+#   tools/build.sh flash [APP...]  kernel + the named apps (default: the
+#                                  `make run` set) installed with tockloader
+#                                  into build/flash.bin (or $FLASH_IMAGE)
+# QEMU boots build/flash.bin with -bios: byte 0 is address 0x80000000 (the
+# kernel), apps start at offset 0x100000 (0x80100000), as on Tock's
+# qemu_rv32_virt.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+target=riscv32imac-unknown-none-elf
+bin="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin"
+mkdir -p build
+
+# The apps `make run` shows, in install order.
+default_apps=(hello sleep spin_a spin_b)
+
+build_kernel() {
+    cargo build -q --release -p qemu_rv32_virt --target "$target"
+    cp "target/$target/release/qemu_rv32_virt" build/kernel.elf
+    "$bin/llvm-objcopy" -O binary build/kernel.elf build/kernel.bin
+    local size
+    size=$(stat -c %s build/kernel.bin)
+    if [ "$size" -gt $((0x100000)) ]; then
+        echo "build: kernel image is $size bytes, more than the 1 MiB kernel slot" >&2
+        exit 1
+    fi
+}
+
+build_flash() {
+    # SKIP_BUILD=1: reuse build/kernel.bin and build/apps (tests build once).
+    if [ "${SKIP_BUILD:-}" != 1 ]; then build_kernel; fi
+    local image="${FLASH_IMAGE:-build/flash.bin}"
+    # Kernel slot (1 MiB, zero padded) then an empty app region; tockloader
+    # fills the app region.
+    cp build/kernel.bin "$image"
+    truncate -s $((0x100000)) "$image"
+    if [ "$#" -gt 0 ]; then
+        bash tools/apps.sh install "$image" "$@" >&2
+    fi
+}
+
+case "${1:-}" in
+    kernel) build_kernel ;;
+    apps) bash tools/apps.sh build ;;
+    flash)
+        shift
+        if [ "$#" -eq 0 ]; then set -- "${default_apps[@]}"; fi
+        build_flash "$@"
+        ;;
+    *)
+        echo "usage: tools/build.sh kernel | apps | flash [APP...]" >&2
+        exit 2
+        ;;
+esac
