@@ -35,17 +35,19 @@ arch=rv32imac
 # build script, default 0x800): elf2tab adds it to the minimum RAM size.
 stack_size=2048
 
-# Fixed-address slots of qemu_rv32_virt, as libtock-rs's Targets.mk lists
-# them: "<TBF start in flash> <process RAM start>". The app binary starts
-# 0x80 bytes after the TBF start.
-slots=(
-    "0x80100000 0x80300000"
-    "0x80110000 0x80310000"
-    "0x80130000 0x80330000"
-    "0x80180000 0x80380000"
-)
+# Fixed-address slots: "<TBF start in flash> <process RAM start>"; the app
+# binary starts 0x80 bytes after the TBF start. Slot k is flash
+# 0x80100000 + k * 64 KiB with RAM 0x80300000 + k * 64 KiB, k = 0..8. This
+# includes the four slots libtock-rs's Targets.mk offers for qemu_rv32_virt
+# (k = 0, 1, 3, 8), so our TABs and libtock-rs's fill the same places, and
+# adds the others so that up to nine apps fit in one image. Each app must
+# stay below 64 KiB of flash and of RAM (grant region included).
+slots=()
+for k in 0 1 2 3 4 5 6 7 8; do
+    slots+=("$(printf '0x%08x 0x%08x' $((0x80100000 + k * 0x10000)) $((0x80300000 + k * 0x10000)))")
+done
 # Every binary of the userland workspace.
-apps=(hello sleep spin_a spin_b peek kernel_jump)
+apps=(hello sleep spin_a spin_b peek kernel_jump panic_demo)
 
 say() { printf 'apps: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }

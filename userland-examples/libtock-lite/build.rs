@@ -49,8 +49,14 @@ fn main() {
 
     // lld emits broken segments for RAM that is not 4 KiB aligned, and the
     // slot must start on the page size passed with -zmax-page-size.
-    assert!(ram.is_multiple_of(0x1000), "USERLAND_RAM must be 4 KiB aligned");
-    assert!(flash.is_multiple_of(0x1000), "USERLAND_FLASH must be 4 KiB aligned");
+    assert!(
+        ram.is_multiple_of(0x1000),
+        "USERLAND_RAM must be 4 KiB aligned"
+    );
+    assert!(
+        flash.is_multiple_of(0x1000),
+        "USERLAND_FLASH must be 4 KiB aligned"
+    );
     assert!(
         header.is_multiple_of(4) && header < flash_length,
         "bad TBF header size"

@@ -46,7 +46,7 @@ fn busy_round(seed: u32) -> u32 {
 pub fn run(name: &str) {
     console::set_write_wait(Wait::Poll);
     println!("{}: start", name);
-    let mut state = name.len() as u32;
+    let mut state = name.bytes().map(u32::from).sum();
     for round in 1..=ROUNDS {
         state = busy_round(state);
         println!("{}: round {}/{}", name, round, ROUNDS);
