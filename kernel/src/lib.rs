@@ -21,9 +21,11 @@ pub mod grant;
 pub mod hil;
 pub mod platform;
 pub mod process;
+pub mod process_loading;
 pub mod processbuffer;
 pub mod scheduler;
 pub mod syscall;
+pub mod tbf;
 pub mod upcall;
 pub mod utilities;
 
