@@ -3,6 +3,8 @@
 
 //! Interfaces between the kernel and a board (Tock's `kernel::platform`).
 
+pub mod chip;
+
 use crate::syscall::SyscallDriver;
 
 /// Maps driver numbers to the capsules that serve them (the board's table).
