@@ -322,7 +322,7 @@ pub extern "C" fn main() -> ! {
     );
 
     // ---------- 4. User mode ----------
-    user::run(chip, timer, &mut |line| {
+    user::run(chip, timer, &events.alarm_fired, &mut |line| {
         print_by_interrupt(chip, uart, events, line)
     });
 
