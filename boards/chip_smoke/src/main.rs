@@ -15,8 +15,9 @@
 //! It boots through `rv32`'s `_start`, then checks, printing one line per
 //! step and ending QEMU through the finisher (status 0 = all passed):
 //!
-//! 1. UART transmit by interrupt (`hil::uart::Transmit`, completion from
-//!    the PLIC-dispatched UART interrupt);
+//! 1. UART transmit and receive by interrupt (`hil::uart`, completions from
+//!    the PLIC-dispatched UART interrupt; receive through the 16550's local
+//!    loopback), and an aborted receive completing with `CANCEL`;
 //! 2. an alarm (`hil::time::Alarm`) fires after at least its delay;
 //! 3. PCI enumeration: both `edu` devices found, BARs assigned in the
 //!    0x4000_0000 window, requester IDs 0x8 and 0x10, the BAR answers, and
@@ -39,7 +40,7 @@ use io::LineBuffer;
 use kernel::ErrorCode;
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
 use kernel::hil::time::{Alarm, AlarmClient, ConvertTicks, Ticks, Time};
-use kernel::hil::uart::{Transmit, TransmitClient};
+use kernel::hil::uart::{self as uart_hil, Receive, ReceiveClient, Transmit, TransmitClient};
 use kernel::platform::chip::Chip;
 use kernel::utilities::StaticRef;
 use qemu_rv32_virt_chip::QemuRv32VirtChip;
@@ -85,6 +86,8 @@ pub fn fail(what: &str, code: u16) -> ! {
 /// Records completions from the UART, the alarm and the `edu`s.
 struct Events {
     transmitted: Cell<Option<(usize, Result<(), ErrorCode>)>>,
+    received: Cell<Option<(usize, Result<(), ErrorCode>, uart_hil::Error)>>,
+    rx_buffer: kernel::utilities::cells::TakeCell<'static, [u8]>,
     alarm_fired: Cell<bool>,
     edu_interrupt: Cell<u32>,
     buffer: kernel::utilities::cells::TakeCell<'static, [u8]>,
@@ -99,6 +102,19 @@ impl TransmitClient for Events {
     ) {
         self.buffer.replace(tx_buffer);
         self.transmitted.set(Some((tx_len, rval)));
+    }
+}
+
+impl ReceiveClient for Events {
+    fn received_buffer(
+        &self,
+        rx_buffer: &'static mut [u8],
+        rx_len: usize,
+        rval: Result<(), ErrorCode>,
+        error: uart_hil::Error,
+    ) {
+        self.rx_buffer.replace(rx_buffer);
+        self.received.set(Some((rx_len, rval, error)));
     }
 }
 
@@ -188,12 +204,15 @@ pub extern "C" fn main() -> ! {
         Events,
         Events {
             transmitted: Cell::new(None),
+            received: Cell::new(None),
+            rx_buffer: kernel::utilities::cells::TakeCell::new(static_init!([u8; 8], [0; 8])),
             alarm_fired: Cell::new(false),
             edu_interrupt: Cell::new(0),
             buffer: kernel::utilities::cells::TakeCell::new(static_init!([u8; 160], [0; 160])),
         }
     );
     uart.set_transmit_client(events);
+    uart.set_receive_client(events);
     timer.set_alarm_client(events);
 
     // ---------- PCI: find and enable both edu devices ----------
@@ -245,6 +264,52 @@ pub extern "C" fn main() -> ! {
         uart,
         events,
         format_args!("chip_smoke: uart: interrupt-driven transmit ok\n"),
+    );
+
+    // Receive by interrupt, through the UART's local loopback.
+    let Some(rx_buffer) = events.rx_buffer.take() else {
+        fail("receive buffer missing", 6);
+    };
+    uart.set_loopback(true);
+    if uart.receive_buffer(rx_buffer, 4).is_err() {
+        fail("receive_buffer refused", 6);
+    }
+    let Some(tx_buffer) = events.buffer.take() else {
+        fail("transmit buffer missing", 6);
+    };
+    tx_buffer[..4].copy_from_slice(b"ping");
+    events.transmitted.set(None);
+    if uart.transmit_buffer(tx_buffer, 4).is_err() {
+        fail("loopback transmit refused", 6);
+    }
+    let done = run_until(chip, || {
+        events.transmitted.get().is_some() && events.received.get().is_some()
+    });
+    uart.set_loopback(false);
+    let echoed = events
+        .rx_buffer
+        .map_or(false, |buffer| &buffer[..4] == b"ping");
+    if !done || events.received.get() != Some((4, Ok(()), uart_hil::Error::None)) || !echoed {
+        fail("loopback receive", 7);
+    }
+    // An aborted receive completes with CANCEL from the deferred call.
+    events.received.set(None);
+    let Some(rx_buffer) = events.rx_buffer.take() else {
+        fail("receive buffer missing", 8);
+    };
+    if uart.receive_buffer(rx_buffer, 8).is_err() || uart.receive_abort() != Err(ErrorCode::BUSY) {
+        fail("receive_abort", 8);
+    }
+    if !run_until(chip, || events.received.get().is_some())
+        || events.received.get() != Some((0, Err(ErrorCode::CANCEL), uart_hil::Error::Aborted))
+    {
+        fail("aborted receive did not complete with CANCEL", 9);
+    }
+    print_by_interrupt(
+        chip,
+        uart,
+        events,
+        format_args!("chip_smoke: uart: interrupt-driven receive (loopback) and abort ok\n"),
     );
 
     // ---------- 2. Alarm ----------

@@ -102,7 +102,9 @@ register_bitfields![u8,
         DTR OFFSET(0) NUMBITS(1) [],
         RTS OFFSET(1) NUMBITS(1) [],
         /// Gates the interrupt output on PC-style wiring.
-        OUT2 OFFSET(3) NUMBITS(1) []
+        OUT2 OFFSET(3) NUMBITS(1) [],
+        /// Local loopback: transmitted bytes are received, not sent.
+        LOOP OFFSET(4) NUMBITS(1) []
     ],
     LSR [
         /// Data ready.
@@ -218,6 +220,18 @@ impl<'a> Uart16550<'a> {
     /// but its bytes may interleave with one.
     pub fn transmit_sync(&self, bytes: &[u8]) {
         write_polled(&self.registers, bytes);
+    }
+
+    /// Turns local loopback (MCR.LOOP, data sheet 8.6.6) on or off: while
+    /// on, transmitted bytes come back as received bytes and nothing leaves
+    /// the UART. For self-tests of the receive path.
+    pub fn set_loopback(&self, enabled: bool) {
+        let mcr = &self.registers.mcr;
+        if enabled {
+            mcr.modify(MCR::LOOP::SET);
+        } else {
+            mcr.modify(MCR::LOOP::CLEAR);
+        }
     }
 
     /// Services the UART's PLIC interrupt.
