@@ -83,10 +83,13 @@ pub fn fail(what: &str, code: u16) -> ! {
     finisher().fail(code)
 }
 
+/// A receive completion: length, result, line error.
+type Received = (usize, Result<(), ErrorCode>, uart_hil::Error);
+
 /// Records completions from the UART, the alarm and the `edu`s.
 struct Events {
     transmitted: Cell<Option<(usize, Result<(), ErrorCode>)>>,
-    received: Cell<Option<(usize, Result<(), ErrorCode>, uart_hil::Error)>>,
+    received: Cell<Option<Received>>,
     rx_buffer: kernel::utilities::cells::TakeCell<'static, [u8]>,
     alarm_fired: Cell<bool>,
     edu_interrupt: Cell<u32>,
