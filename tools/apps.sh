@@ -50,6 +50,11 @@ done
 apps=(hello sleep spin_a spin_b peek kernel_jump panic_demo)
 
 say() { printf 'apps: %s\n' "$*" >&2; }
+known() {
+    local app
+    for app in "${apps[@]}"; do [ "$app" = "$1" ] && return 0; done
+    return 1
+}
 die() { say "error: $*"; exit 1; }
 
 tool() {
@@ -118,7 +123,7 @@ install() {
     tockloader=$(tool "${TOCKLOADER:-}" "$root/.tools/venv/bin/tockloader" tockloader)
     [ -f "$flash_image" ] || die "no flash image $flash_image (build the kernel first)"
     for app in "$@"; do
-        printf '%s\n' "${apps[@]}" | grep -qx -- "$app" || die "unknown app $app (known: ${apps[*]})"
+        known "$app" || die "unknown app $app (known: ${apps[*]})"
     done
     [ "${SKIP_BUILD:-0}" = 1 ] || build
     local tabs=()
