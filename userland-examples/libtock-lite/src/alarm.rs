@@ -6,6 +6,7 @@
 
 use crate::error::ErrorCode;
 use crate::syscall;
+pub use crate::time::milliseconds_to_ticks;
 use crate::upcall::{Wait, wait_for_upcall};
 
 /// Driver number of the alarm.
@@ -47,19 +48,6 @@ pub fn frequency() -> Result<u32, ErrorCode> {
 /// Current tick count (wraps).
 pub fn now() -> Result<u32, ErrorCode> {
     syscall::command(DRIVER_NUMBER, command::NOW, 0, 0).to_result_u32()
-}
-
-/// Ticks in `milliseconds` at `frequency` Hz, rounded up, at least 1,
-/// saturating at the largest `u32`.
-pub const fn milliseconds_to_ticks(milliseconds: u32, frequency: u32) -> u32 {
-    let ticks = (milliseconds as u64 * frequency as u64).div_ceil(1000);
-    if ticks == 0 {
-        1
-    } else if ticks > u32::MAX as u64 {
-        u32::MAX
-    } else {
-        ticks as u32
-    }
 }
 
 /// Starts a notification `ticks` from now.

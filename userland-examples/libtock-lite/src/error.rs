@@ -98,3 +98,30 @@ impl fmt::Display for ErrorCode {
         f.write_str(self.name())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn kernel_codes_round_trip() {
+        for value in 1..=13 {
+            let error = ErrorCode::from_u32(value).expect("TRD104 defines 1..=13");
+            assert_eq!(error.as_u32(), value);
+        }
+    }
+
+    #[test]
+    fn unknown_codes_are_rejected() {
+        for value in [0, 14, 1024, u32::MAX] {
+            assert_eq!(ErrorCode::from_u32(value), None);
+        }
+    }
+
+    #[test]
+    fn names_follow_tock() {
+        assert_eq!(ErrorCode::Invalid.name(), "INVAL");
+        assert_eq!(ErrorCode::NoDevice.name(), "NODEVICE");
+        assert_eq!(ErrorCode::BadReturnVariant.as_u32(), 1024);
+    }
+}

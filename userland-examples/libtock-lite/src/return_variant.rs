@@ -140,3 +140,95 @@ impl SyscallReturn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{SyscallReturn, variant};
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn decodes_every_success_variant() {
+        let decode = |registers| SyscallReturn::decode(registers);
+        assert_eq!(decode([variant::SUCCESS, 7, 8, 9]), SyscallReturn::Success);
+        assert_eq!(
+            decode([variant::SUCCESS_U32, 7, 8, 9]),
+            SyscallReturn::SuccessU32(7)
+        );
+        assert_eq!(
+            decode([variant::SUCCESS_U32_U32, 7, 8, 9]),
+            SyscallReturn::SuccessU32U32(7, 8)
+        );
+        assert_eq!(
+            decode([variant::SUCCESS_U64, 0x89ab_cdef, 0x0123_4567, 9]),
+            SyscallReturn::SuccessU64(0x0123_4567_89ab_cdef)
+        );
+        assert_eq!(
+            decode([variant::SUCCESS_U32_U32_U32, 7, 8, 9]),
+            SyscallReturn::SuccessU32U32U32(7, 8, 9)
+        );
+        assert_eq!(
+            decode([variant::SUCCESS_U32_U64, 7, 0xffff_ffff, 1]),
+            SyscallReturn::SuccessU32U64(7, 0x1_ffff_ffff)
+        );
+    }
+
+    #[test]
+    fn decodes_every_failure_variant() {
+        let decode = |registers| SyscallReturn::decode(registers);
+        assert_eq!(
+            decode([variant::FAILURE, 6, 8, 9]),
+            SyscallReturn::Failure(ErrorCode::Invalid)
+        );
+        assert_eq!(
+            decode([variant::FAILURE_U32, 2, 8, 9]),
+            SyscallReturn::FailureU32(ErrorCode::Busy, 8)
+        );
+        assert_eq!(
+            decode([variant::FAILURE_U32_U32, 11, 8, 9]),
+            SyscallReturn::FailureU32U32(ErrorCode::NoDevice, 8, 9)
+        );
+        assert_eq!(
+            decode([variant::FAILURE_U64, 9, 2, 1]),
+            SyscallReturn::FailureU64(ErrorCode::NoMem, 0x1_0000_0002)
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_variants_and_error_codes() {
+        for registers in [
+            [4, 1, 0, 0],
+            [127, 1, 0, 0],
+            [134, 0, 0, 0],
+            [0, 0, 0, 0],
+            [1, 14, 0, 0],
+        ] {
+            let decoded = SyscallReturn::decode(registers);
+            assert_eq!(decoded, SyscallReturn::Invalid(registers));
+            assert_eq!(decoded.error(), Some(ErrorCode::BadReturnVariant));
+            assert!(!decoded.is_success());
+        }
+    }
+
+    #[test]
+    fn conversions_check_the_shape() {
+        assert_eq!(SyscallReturn::Success.to_result(), Ok(()));
+        assert_eq!(SyscallReturn::SuccessU32(5).to_result_u32(), Ok(5));
+        assert_eq!(
+            SyscallReturn::SuccessU32U32(5, 6).to_result_u32_u32(),
+            Ok((5, 6))
+        );
+        assert_eq!(SyscallReturn::SuccessU64(5).to_result_u64(), Ok(5));
+        assert_eq!(
+            SyscallReturn::SuccessU32(5).to_result(),
+            Err(ErrorCode::BadReturnVariant)
+        );
+        assert_eq!(
+            SyscallReturn::Success.to_result_u32(),
+            Err(ErrorCode::BadReturnVariant)
+        );
+        assert_eq!(
+            SyscallReturn::FailureU32U32(ErrorCode::Busy, 1, 2).to_result_u32_u32(),
+            Err(ErrorCode::Busy)
+        );
+    }
+}
