@@ -1,0 +1,950 @@
+// Licensed under the Apache License, Version 2.0 or the MIT License.
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+
+//! Console syscall driver (0x1): processes write to and read from a UART.
+//!
+//! Implements Tock's `doc/syscalls/00001_console.md`:
+//!
+//! - A process shares a buffer with read-only allow 1, optionally subscribes
+//!   to upcall 1, and calls command 1 with the number of bytes to write. When
+//!   all of them are out, upcall 1 delivers `(bytes written, 0, 0)`.
+//! - For input it shares a buffer with read-write allow 1, subscribes to
+//!   upcall 2 and calls command 2 with the number of bytes to read; upcall 2
+//!   delivers `(status code, bytes read, 0)`. Command 3 aborts its read, and
+//!   the bytes received so far arrive through upcall 2.
+//!
+//! Several processes may write at once. Each process has at most one write
+//! outstanding, kept in its grant with a ticket number; the UART has one
+//! transmit in flight, and the oldest outstanding write is served next, a
+//! kernel-buffer-sized chunk at a time until it is complete. Writes are
+//! therefore never interleaved with each other, and every process is served
+//! in the order it asked (no process can starve another by writing again).
+//! Reads go to one process at a time, as in Tock.
+//!
+//! Where the doc leaves room, this driver decides (and the tests check):
+//!
+//! - Command 1 with a size of 0 cancels: an outstanding write that is not on
+//!   the wire completes at once with the bytes written so far; one on the
+//!   wire completes when its current chunk is done; with no write
+//!   outstanding, upcall 1 reports 0 bytes. It always succeeds.
+//! - Command 1 with a non-zero size and no buffer shared returns `BUSY`, as
+//!   the doc says. A second write while one is outstanding returns `BUSY`.
+//! - Command 2 returns `BUSY` with no buffer shared or while another read is
+//!   in progress, `INVAL` for a size of 0 or one larger than the kernel's
+//!   receive buffer (as Tock). A read held by a process that has died is
+//!   aborted so that the next caller can retry.
+//! - Command 3 aborts only the caller's own read; it succeeds (doing
+//!   nothing) when the caller has no read in progress.
+//! - Unknown commands return `NOSUPPORT`.
+//!
+//! Board wiring: `Console::new(uart, tx_buffer, rx_buffer, grant)`, then
+//! `uart.set_transmit_client(console)` and `uart.set_receive_client(console)`.
+
+use core::cell::Cell;
+
+use kernel::grant::{AllowRoCount, AllowRwCount, Grant, GrantKernelData, UpcallCount};
+use kernel::hil::uart;
+use kernel::processbuffer::{ReadableProcessBuffer, WriteableProcessBuffer};
+use kernel::syscall::{CommandReturn, SyscallDriver};
+use kernel::utilities::cells::{OptionalCell, TakeCell};
+use kernel::{ErrorCode, ProcessId};
+
+/// Syscall driver number.
+pub const DRIVER_NUM: usize = crate::driver::NUM::Console as usize;
+
+/// Size of the kernel transmit and receive buffers boards usually give.
+pub const DEFAULT_BUF_SIZE: usize = 64;
+
+/// Command numbers.
+mod command {
+    pub const EXISTS: usize = 0;
+    pub const WRITE: usize = 1;
+    pub const READ: usize = 2;
+    pub const ABORT_READ: usize = 3;
+}
+
+/// Upcall numbers.
+mod upcall {
+    /// A write completed: (bytes written, 0, 0).
+    pub const WRITE_DONE: usize = 1;
+    /// A read completed: (status code, bytes read, 0).
+    pub const READ_DONE: usize = 2;
+    /// Slots 0..=2; slot 0 is unused (Tock numbers them from 1).
+    pub const COUNT: u8 = 3;
+}
+
+/// Read-only allow numbers.
+mod ro_allow {
+    /// The bytes to write.
+    pub const WRITE: usize = 1;
+    pub const COUNT: u8 = 2;
+}
+
+/// Read-write allow numbers.
+mod rw_allow {
+    /// Where received bytes go.
+    pub const READ: usize = 1;
+    pub const COUNT: u8 = 2;
+}
+
+/// The console's grant type.
+pub type ConsoleGrant = Grant<
+    App,
+    UpcallCount<{ upcall::COUNT }>,
+    AllowRoCount<{ ro_allow::COUNT }>,
+    AllowRwCount<{ rw_allow::COUNT }>,
+>;
+
+/// One outstanding write.
+#[derive(Clone, Copy, Debug)]
+struct Write {
+    /// Bytes to write in total.
+    len: usize,
+    /// Bytes already transmitted.
+    written: usize,
+    /// Bytes of the chunk on the wire now (0 if none).
+    in_flight: usize,
+    /// The process cancelled it while a chunk was on the wire.
+    cancelled: bool,
+    /// Order of arrival among all writes (the oldest is served first).
+    ticket: u64,
+}
+
+/// Per-process console state, in the process's grant.
+#[derive(Default)]
+pub struct App {
+    write: Option<Write>,
+    /// Length of the read in progress (if this process holds the receiver).
+    read_len: usize,
+}
+
+/// The console driver.
+pub struct Console<'a> {
+    uart: &'a dyn uart::UartData<'a>,
+    apps: ConsoleGrant,
+    tx_in_progress: OptionalCell<ProcessId>,
+    tx_buffer: TakeCell<'static, [u8]>,
+    rx_in_progress: OptionalCell<ProcessId>,
+    rx_buffer: TakeCell<'static, [u8]>,
+    next_ticket: Cell<u64>,
+}
+
+impl<'a> Console<'a> {
+    /// A console over `uart`, with kernel buffers for transmit and receive
+    /// (`DEFAULT_BUF_SIZE` bytes each is typical; the receive buffer bounds
+    /// the size of one read).
+    pub fn new(
+        uart: &'a dyn uart::UartData<'a>,
+        tx_buffer: &'static mut [u8],
+        rx_buffer: &'static mut [u8],
+        grant: ConsoleGrant,
+    ) -> Console<'a> {
+        Console {
+            uart,
+            apps: grant,
+            tx_in_progress: OptionalCell::empty(),
+            tx_buffer: TakeCell::new(tx_buffer),
+            rx_in_progress: OptionalCell::empty(),
+            rx_buffer: TakeCell::new(rx_buffer),
+            next_ticket: Cell::new(0),
+        }
+    }
+
+    fn take_ticket(&self) -> u64 {
+        let ticket = self.next_ticket.get();
+        self.next_ticket.set(ticket.wrapping_add(1));
+        ticket
+    }
+
+    /// Ends `app`'s write and tells the process how much was written.
+    fn finish_write(app: &mut App, kernel_data: &GrantKernelData) {
+        if let Some(write) = app.write.take() {
+            // A full task queue drops the upcall; the process can still
+            // see the write is over (a new write no longer returns BUSY).
+            let _ = kernel_data.schedule_upcall(upcall::WRITE_DONE, (write.written, 0, 0));
+        }
+    }
+
+    /// Command 1.
+    fn command_write(&self, processid: ProcessId, len: usize) -> Result<(), ErrorCode> {
+        let ticket = self.take_ticket();
+        self.apps.enter(processid, |app, kernel_data| {
+            if len == 0 {
+                match app.write.as_mut() {
+                    Some(write) if write.in_flight > 0 => write.cancelled = true,
+                    Some(_) => Self::finish_write(app, kernel_data),
+                    None => {
+                        let _ = kernel_data.schedule_upcall(upcall::WRITE_DONE, (0, 0, 0));
+                    }
+                }
+                return Ok(());
+            }
+            if app.write.is_some() {
+                return Err(ErrorCode::BUSY);
+            }
+            let shared = kernel_data
+                .get_readonly_processbuffer(ro_allow::WRITE)
+                .map_or(0, |buffer| buffer.len());
+            if shared == 0 {
+                return Err(ErrorCode::BUSY);
+            }
+            app.write = Some(Write {
+                len: len.min(shared),
+                written: 0,
+                in_flight: 0,
+                cancelled: false,
+                ticket,
+            });
+            Ok(())
+        })??;
+        self.transmit_next();
+        Ok(())
+    }
+
+    /// Starts the next chunk of the oldest outstanding write, unless a
+    /// transmit is in progress. Writes that cannot go on (their buffer
+    /// shrank, or the UART refused) are completed and the next one is tried;
+    /// each attempt completes one write, so this ends.
+    fn transmit_next(&self) {
+        while self.tx_in_progress.is_none() {
+            let Some(processid) = self.oldest_write() else {
+                return;
+            };
+            if self.transmit_chunk(processid) {
+                return;
+            }
+        }
+    }
+
+    /// The process with the oldest outstanding write.
+    fn oldest_write(&self) -> Option<ProcessId> {
+        let mut oldest: Option<(u64, ProcessId)> = None;
+        for process_grant in self.apps.iter() {
+            let processid = process_grant.processid();
+            let ticket = process_grant.enter(|app, _| app.write.map(|w| w.ticket));
+            if let Some(ticket) = ticket
+                && oldest.is_none_or(|(t, _)| ticket < t)
+            {
+                oldest = Some((ticket, processid));
+            }
+        }
+        oldest.map(|(_, processid)| processid)
+    }
+
+    /// Copies the next chunk of `processid`'s write into the transmit buffer
+    /// and starts the UART. Returns true if a transmit is now in progress.
+    fn transmit_chunk(&self, processid: ProcessId) -> bool {
+        let Some(buffer) = self.tx_buffer.take() else {
+            return false;
+        };
+        let copied = self.apps.enter(processid, |app, kernel_data| {
+            let Some(write) = app.write.as_mut() else {
+                return 0;
+            };
+            let count = kernel_data
+                .get_readonly_processbuffer(ro_allow::WRITE)
+                .and_then(|shared| {
+                    shared.enter(|data| {
+                        // The process may have shared a shorter buffer since
+                        // (undefined by the doc): write what is still there.
+                        let end = write.len.min(data.len());
+                        let Some(chunk) = data.get(write.written..end) else {
+                            return 0;
+                        };
+                        let count = chunk.len().min(buffer.len());
+                        for (dst, src) in buffer.iter_mut().zip(chunk.iter()).take(count) {
+                            *dst = src.get();
+                        }
+                        count
+                    })
+                })
+                .unwrap_or(0);
+            if count == 0 {
+                Self::finish_write(app, kernel_data);
+            } else {
+                write.in_flight = count;
+            }
+            count
+        });
+        let count = copied.unwrap_or(0);
+        if count == 0 {
+            self.tx_buffer.replace(buffer);
+            return false;
+        }
+        match self.uart.transmit_buffer(buffer, count) {
+            Ok(()) => {
+                self.tx_in_progress.set(processid);
+                true
+            }
+            Err((_, buffer)) => {
+                self.tx_buffer.replace(buffer);
+                // The UART will not call back: end the write now with what
+                // was written before.
+                let _ = self.apps.enter(processid, |app, kernel_data| {
+                    if let Some(write) = app.write.as_mut() {
+                        write.in_flight = 0;
+                    }
+                    Self::finish_write(app, kernel_data);
+                });
+                false
+            }
+        }
+    }
+
+    /// Command 2.
+    fn command_read(&self, processid: ProcessId, len: usize) -> Result<(), ErrorCode> {
+        if let Some(holder) = self.rx_in_progress.get() {
+            if holder != processid && self.apps.enter(holder, |_, _| ()).is_err() {
+                // The reader died: abort its receive; the buffer comes back
+                // through `received_buffer` and the caller can retry.
+                let _ = self.uart.receive_abort();
+            }
+            return Err(ErrorCode::BUSY);
+        }
+        let capacity = self.rx_buffer.map_or(0, |buffer| buffer.len());
+        let read_len = self.apps.enter(processid, |app, kernel_data| {
+            let shared = kernel_data
+                .get_readwrite_processbuffer(rw_allow::READ)
+                .map_or(0, |buffer| buffer.len());
+            if shared == 0 {
+                return Err(ErrorCode::BUSY);
+            }
+            let read_len = len.min(shared);
+            if read_len == 0 || read_len > capacity {
+                return Err(ErrorCode::INVAL);
+            }
+            app.read_len = read_len;
+            Ok(read_len)
+        })??;
+        let buffer = self.rx_buffer.take().ok_or(ErrorCode::BUSY)?;
+        self.rx_in_progress.set(processid);
+        self.uart
+            .receive_buffer(buffer, read_len)
+            .map_err(|(error, buffer)| {
+                self.rx_buffer.replace(buffer);
+                self.rx_in_progress.clear();
+                error
+            })
+    }
+
+    /// Command 3.
+    fn command_abort_read(&self, processid: ProcessId) -> Result<(), ErrorCode> {
+        // Make sure the caller exists (and has its grant).
+        self.apps.enter(processid, |_, _| ())?;
+        if self.rx_in_progress.contains(&processid) {
+            // The bytes received so far come back through `received_buffer`.
+            let _ = self.uart.receive_abort();
+        }
+        Ok(())
+    }
+}
+
+impl SyscallDriver for Console<'_> {
+    /// - 0: driver exists.
+    /// - 1: write `arg1` bytes of read-only allow 1 (0 cancels).
+    /// - 2: read up to `arg1` bytes into read-write allow 1.
+    /// - 3: abort the caller's read.
+    fn command(
+        &self,
+        command_num: usize,
+        arg1: usize,
+        _arg2: usize,
+        processid: ProcessId,
+    ) -> CommandReturn {
+        let result = match command_num {
+            command::EXISTS => Ok(()),
+            command::WRITE => self.command_write(processid, arg1),
+            command::READ => self.command_read(processid, arg1),
+            command::ABORT_READ => self.command_abort_read(processid),
+            _ => Err(ErrorCode::NOSUPPORT),
+        };
+        CommandReturn::from(result)
+    }
+
+    fn allocate_grant(&self, processid: ProcessId) -> Result<(), kernel::process::Error> {
+        self.apps.enter(processid, |_, _| {})
+    }
+}
+
+impl uart::TransmitClient for Console<'_> {
+    fn transmitted_buffer(
+        &self,
+        buffer: &'static mut [u8],
+        tx_len: usize,
+        rval: Result<(), ErrorCode>,
+    ) {
+        self.tx_buffer.replace(buffer);
+        if let Some(processid) = self.tx_in_progress.take() {
+            // If the process died meanwhile its grant is gone: nothing to do.
+            let _ = self.apps.enter(processid, |app, kernel_data| {
+                let Some(write) = app.write.as_mut() else {
+                    return;
+                };
+                write.written += tx_len.min(write.in_flight);
+                write.in_flight = 0;
+                if rval.is_err() || write.cancelled || write.written >= write.len {
+                    Self::finish_write(app, kernel_data);
+                }
+            });
+        }
+        self.transmit_next();
+    }
+}
+
+impl uart::ReceiveClient for Console<'_> {
+    fn received_buffer(
+        &self,
+        buffer: &'static mut [u8],
+        rx_len: usize,
+        rval: Result<(), ErrorCode>,
+        error: uart::Error,
+    ) {
+        if let Some(processid) = self.rx_in_progress.take() {
+            let received = buffer.get(..rx_len).unwrap_or(buffer);
+            let _ = self.apps.enter(processid, |app, kernel_data| {
+                let wanted = core::mem::take(&mut app.read_len);
+                let (status, count) = match error {
+                    uart::Error::None | uart::Error::Aborted => {
+                        let copied = kernel_data
+                            .get_readwrite_processbuffer(rw_allow::READ)
+                            .and_then(|shared| {
+                                shared.mut_enter(|data| {
+                                    let count = received.len().min(data.len()).min(wanted);
+                                    for (dst, src) in data.iter().zip(received).take(count) {
+                                        dst.set(*src);
+                                    }
+                                    count
+                                })
+                            });
+                        match copied {
+                            // The buffer went away (process state changed).
+                            Err(_) => (Err(ErrorCode::NOMEM), 0),
+                            // Bytes were received that did not fit.
+                            Ok(count) if count < received.len() => (Err(ErrorCode::SIZE), count),
+                            Ok(count) => (rval, count),
+                        }
+                    }
+                    _ => (Err(ErrorCode::FAIL), 0),
+                };
+                let _ = kernel_data.schedule_upcall(
+                    upcall::READ_DONE,
+                    (kernel::errorcode::into_statuscode(status), count, 0),
+                );
+            });
+        }
+        self.rx_buffer.replace(buffer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use capsule_test_harness::{Harness, Upcall};
+    use kernel::syscall::SyscallReturn;
+    use std::vec::Vec;
+    use std::{boxed::Box, vec};
+
+    /// A UART that records what is sent and completes only when told.
+    struct FakeUart {
+        tx_client: OptionalCell<&'static dyn uart::TransmitClient>,
+        rx_client: OptionalCell<&'static dyn uart::ReceiveClient>,
+        tx: TakeCell<'static, [u8]>,
+        tx_len: Cell<usize>,
+        rx: TakeCell<'static, [u8]>,
+        rx_len: Cell<usize>,
+        /// Every byte the UART was asked to send, in order.
+        wire: core::cell::RefCell<Vec<u8>>,
+        /// Refuse the next transmit with this error.
+        refuse_tx: Cell<Option<ErrorCode>>,
+    }
+
+    impl FakeUart {
+        fn new() -> Self {
+            FakeUart {
+                tx_client: OptionalCell::empty(),
+                rx_client: OptionalCell::empty(),
+                tx: TakeCell::empty(),
+                tx_len: Cell::new(0),
+                rx: TakeCell::empty(),
+                rx_len: Cell::new(0),
+                wire: Default::default(),
+                refuse_tx: Cell::new(None),
+            }
+        }
+    }
+
+    impl uart::Transmit<'static> for FakeUart {
+        fn set_transmit_client(&self, client: &'static dyn uart::TransmitClient) {
+            self.tx_client.set(client);
+        }
+
+        fn transmit_buffer(
+            &self,
+            tx_buffer: &'static mut [u8],
+            tx_len: usize,
+        ) -> Result<(), (ErrorCode, &'static mut [u8])> {
+            if let Some(e) = self.refuse_tx.take() {
+                return Err((e, tx_buffer));
+            }
+            assert!(self.tx.is_none(), "two transmits in flight");
+            if tx_len == 0 || tx_len > tx_buffer.len() {
+                return Err((ErrorCode::SIZE, tx_buffer));
+            }
+            self.wire
+                .borrow_mut()
+                .extend_from_slice(&tx_buffer[..tx_len]);
+            self.tx_len.set(tx_len);
+            self.tx.replace(tx_buffer);
+            Ok(())
+        }
+
+        fn transmit_word(&self, _word: u32) -> Result<(), ErrorCode> {
+            Err(ErrorCode::NOSUPPORT)
+        }
+
+        fn transmit_abort(&self) -> Result<(), ErrorCode> {
+            Ok(())
+        }
+    }
+
+    impl uart::Receive<'static> for FakeUart {
+        fn set_receive_client(&self, client: &'static dyn uart::ReceiveClient) {
+            self.rx_client.set(client);
+        }
+
+        fn receive_buffer(
+            &self,
+            rx_buffer: &'static mut [u8],
+            rx_len: usize,
+        ) -> Result<(), (ErrorCode, &'static mut [u8])> {
+            if self.rx.is_some() {
+                return Err((ErrorCode::BUSY, rx_buffer));
+            }
+            if rx_len == 0 || rx_len > rx_buffer.len() {
+                return Err((ErrorCode::SIZE, rx_buffer));
+            }
+            self.rx_len.set(rx_len);
+            self.rx.replace(rx_buffer);
+            Ok(())
+        }
+
+        fn receive_word(&self) -> Result<(), ErrorCode> {
+            Err(ErrorCode::NOSUPPORT)
+        }
+
+        fn receive_abort(&self) -> Result<(), ErrorCode> {
+            // Complete at once with what was received so far (nothing).
+            if let Some(buffer) = self.rx.take() {
+                self.rx_client.map(|c| {
+                    c.received_buffer(buffer, 0, Err(ErrorCode::CANCEL), uart::Error::Aborted)
+                });
+                return Err(ErrorCode::BUSY);
+            }
+            Ok(())
+        }
+    }
+
+    impl FakeUart {
+        /// Finishes the transmit in flight; false if there was none.
+        fn complete_tx(&self) -> bool {
+            let Some(buffer) = self.tx.take() else {
+                return false;
+            };
+            let len = self.tx_len.get();
+            self.tx_client
+                .map(|c| c.transmitted_buffer(buffer, len, Ok(())));
+            true
+        }
+
+        /// Completes transmits until the UART is idle (bounded).
+        fn drain(&self) -> usize {
+            let mut n = 0;
+            while self.complete_tx() {
+                n += 1;
+                assert!(n < 10_000);
+            }
+            n
+        }
+
+        /// Delivers typed input to the receive in progress.
+        fn type_input(&self, input: &[u8], error: uart::Error) {
+            let buffer = self.rx.take().expect("no receive in progress");
+            let n = input.len().min(self.rx_len.get());
+            buffer[..n].copy_from_slice(&input[..n]);
+            let rval = if error == uart::Error::None {
+                Ok(())
+            } else {
+                Err(ErrorCode::FAIL)
+            };
+            self.rx_client
+                .map(|c| c.received_buffer(buffer, n, rval, error));
+        }
+
+        fn wire(&self) -> Vec<u8> {
+            self.wire.borrow().clone()
+        }
+    }
+
+    fn setup(
+        processes: usize,
+        buf_size: usize,
+    ) -> (
+        &'static Harness,
+        &'static FakeUart,
+        &'static Console<'static>,
+    ) {
+        let h = Harness::new(processes);
+        let uart: &'static FakeUart = h.leak(FakeUart::new());
+        let tx: &'static mut [u8] = Box::leak(vec![0u8; buf_size].into_boxed_slice());
+        let rx: &'static mut [u8] = Box::leak(vec![0u8; buf_size].into_boxed_slice());
+        let console = h.leak(Console::new(uart, tx, rx, h.create_grant(DRIVER_NUM)));
+        uart::Transmit::set_transmit_client(uart, console);
+        uart::Receive::set_receive_client(uart, console);
+        h.add_driver(DRIVER_NUM, console);
+        (h, uart, console)
+    }
+
+    fn write_done(bytes: usize) -> Upcall {
+        Upcall {
+            driver_num: DRIVER_NUM,
+            subscribe_num: upcall::WRITE_DONE,
+            args: (bytes, 0, 0),
+            fn_ptr: 0x1000,
+            appdata: 7,
+        }
+    }
+
+    /// Shares `text` and subscribes; returns nothing.
+    fn share(h: &Harness, p: ProcessId, text: &[u8]) {
+        let addr = h.write_ram(p, 0x100, text);
+        assert!(
+            h.allow_ro(p, DRIVER_NUM, ro_allow::WRITE, addr, text.len())
+                .is_success()
+        );
+        assert!(
+            h.subscribe(p, DRIVER_NUM, upcall::WRITE_DONE, 0x1000, 7)
+                .is_success()
+        );
+    }
+
+    #[test]
+    fn exists_and_unknown_commands() {
+        let (h, _, _) = setup(1, 64);
+        let p = h.spawn("p");
+        assert_eq!(h.command(p, DRIVER_NUM, 0, 0, 0), SyscallReturn::Success);
+        for cmd in [4, 5, 99, usize::MAX] {
+            assert_eq!(
+                h.command(p, DRIVER_NUM, cmd, 0, 0),
+                SyscallReturn::Failure(ErrorCode::NOSUPPORT)
+            );
+        }
+    }
+
+    #[test]
+    fn write_completes_with_its_upcall() {
+        let (h, uart, _) = setup(1, 64);
+        let p = h.spawn("p");
+        share(h, p, b"hello, world\n");
+        assert_eq!(h.command(p, DRIVER_NUM, 1, 5, 0), SyscallReturn::Success);
+        assert_eq!(h.upcalls(p), vec![]);
+        assert_eq!(uart.drain(), 1);
+        assert_eq!(uart.wire(), b"hello");
+        assert_eq!(h.upcalls(p), vec![write_done(5)]);
+        // A size past the buffer writes the whole buffer.
+        assert_eq!(h.command(p, DRIVER_NUM, 1, 1000, 0), SyscallReturn::Success);
+        uart.drain();
+        assert_eq!(uart.wire(), b"hellohello, world\n");
+        assert_eq!(h.upcalls(p), vec![write_done(13)]);
+    }
+
+    #[test]
+    fn long_writes_go_out_in_chunks_and_complete_once() {
+        let (h, uart, _) = setup(1, 8);
+        let p = h.spawn("p");
+        let text: Vec<u8> = (0..50u8).map(|i| b'a' + i % 26).collect();
+        share(h, p, &text);
+        assert!(h.command(p, DRIVER_NUM, 1, 50, 0).is_success());
+        assert_eq!(uart.drain(), 7);
+        assert_eq!(uart.wire(), text);
+        assert_eq!(h.upcalls(p), vec![write_done(50)]);
+    }
+
+    #[test]
+    fn write_without_a_buffer_is_busy_and_a_second_write_is_busy() {
+        let (h, uart, _) = setup(1, 64);
+        let p = h.spawn("p");
+        assert_eq!(
+            h.command(p, DRIVER_NUM, 1, 10, 0),
+            SyscallReturn::Failure(ErrorCode::BUSY)
+        );
+        share(h, p, b"abc");
+        assert!(h.command(p, DRIVER_NUM, 1, 3, 0).is_success());
+        assert_eq!(
+            h.command(p, DRIVER_NUM, 1, 3, 0),
+            SyscallReturn::Failure(ErrorCode::BUSY)
+        );
+        uart.drain();
+        assert_eq!(uart.wire(), b"abc");
+        assert_eq!(h.upcalls(p), vec![write_done(3)]);
+    }
+
+    #[test]
+    fn several_processes_are_queued_in_order_and_not_interleaved() {
+        let (h, uart, _) = setup(3, 4);
+        let a = h.spawn("a");
+        let b = h.spawn("b");
+        let c = h.spawn("c");
+        share(h, c, b"CCCCCC");
+        share(h, a, b"AAAAAAAAAA");
+        share(h, b, b"BBB");
+        // c asks first, then b, then a: served in that order.
+        assert!(h.command(c, DRIVER_NUM, 1, 6, 0).is_success());
+        assert!(h.command(b, DRIVER_NUM, 1, 3, 0).is_success());
+        assert!(h.command(a, DRIVER_NUM, 1, 10, 0).is_success());
+        uart.drain();
+        assert_eq!(uart.wire(), b"CCCCCCBBBAAAAAAAAAA");
+        assert_eq!(h.upcalls(a), vec![write_done(10)]);
+        assert_eq!(h.upcalls(b), vec![write_done(3)]);
+        assert_eq!(h.upcalls(c), vec![write_done(6)]);
+    }
+
+    #[test]
+    fn a_process_writing_again_waits_behind_the_others() {
+        let (h, uart, _) = setup(2, 4);
+        let a = h.spawn("a");
+        let b = h.spawn("b");
+        share(h, a, b"aa");
+        share(h, b, b"bb");
+        assert!(h.command(a, DRIVER_NUM, 1, 2, 0).is_success());
+        assert!(h.command(b, DRIVER_NUM, 1, 2, 0).is_success());
+        assert!(uart.complete_tx()); // a's write done
+        assert_eq!(h.upcalls(a), vec![write_done(2)]);
+        assert!(h.command(a, DRIVER_NUM, 1, 2, 0).is_success());
+        uart.drain();
+        assert_eq!(uart.wire(), b"aabbaa");
+    }
+
+    #[test]
+    fn cancel_with_size_zero() {
+        let (h, uart, _) = setup(2, 4);
+        let a = h.spawn("a");
+        let b = h.spawn("b");
+        // Nothing outstanding: an upcall with 0 bytes.
+        share(h, a, b"0123456789");
+        assert!(h.command(a, DRIVER_NUM, 1, 0, 0).is_success());
+        assert_eq!(h.upcalls(a), vec![write_done(0)]);
+        // On the wire: completes after the current chunk.
+        assert!(h.command(a, DRIVER_NUM, 1, 10, 0).is_success());
+        share(h, b, b"bbbb");
+        assert!(h.command(b, DRIVER_NUM, 1, 4, 0).is_success());
+        assert!(h.command(a, DRIVER_NUM, 1, 0, 0).is_success());
+        assert_eq!(h.upcalls(a), vec![]);
+        assert!(uart.complete_tx());
+        assert_eq!(h.upcalls(a), vec![write_done(4)]);
+        // Queued, not on the wire: completes at once.
+        share(h, a, b"zz");
+        assert!(h.command(a, DRIVER_NUM, 1, 2, 0).is_success());
+        assert!(h.command(a, DRIVER_NUM, 1, 0, 0).is_success());
+        assert_eq!(h.upcalls(a), vec![write_done(0)]);
+        uart.drain();
+        assert_eq!(uart.wire(), b"0123bbbb");
+        assert_eq!(h.upcalls(b), vec![write_done(4)]);
+    }
+
+    #[test]
+    fn a_dead_writer_does_not_wedge_the_console() {
+        let (h, uart, _) = setup(2, 4);
+        let a = h.spawn("a");
+        let b = h.spawn("b");
+        share(h, a, b"aaaaaaaa");
+        share(h, b, b"bb");
+        assert!(h.command(a, DRIVER_NUM, 1, 8, 0).is_success());
+        assert!(h.command(b, DRIVER_NUM, 1, 2, 0).is_success());
+        h.exit(a, 0);
+        uart.drain();
+        // a's chunk on the wire finishes; the rest of a's write is dropped.
+        assert_eq!(uart.wire(), b"aaaabb");
+        assert_eq!(h.upcalls(b), vec![write_done(2)]);
+        // A restarted process starts with no write outstanding.
+        let b2 = h.restart(b);
+        share(h, b2, b"x");
+        assert!(h.command(b2, DRIVER_NUM, 1, 1, 0).is_success());
+        uart.drain();
+        assert_eq!(h.upcalls(b2), vec![write_done(1)]);
+    }
+
+    #[test]
+    fn uart_refusing_a_transmit_completes_the_write_and_serves_the_next() {
+        let (h, uart, _) = setup(2, 4);
+        let a = h.spawn("a");
+        let b = h.spawn("b");
+        share(h, a, b"aaaaaa");
+        share(h, b, b"bb");
+        assert!(h.command(a, DRIVER_NUM, 1, 6, 0).is_success());
+        assert!(h.command(b, DRIVER_NUM, 1, 2, 0).is_success());
+        uart.refuse_tx.set(Some(ErrorCode::OFF));
+        assert!(uart.complete_tx());
+        assert_eq!(h.upcalls(a), vec![write_done(4)]);
+        uart.drain();
+        assert_eq!(uart.wire(), b"aaaabb");
+        assert_eq!(h.upcalls(b), vec![write_done(2)]);
+    }
+
+    #[test]
+    fn shrinking_the_buffer_mid_write_ends_it_without_panic() {
+        let (h, uart, _) = setup(1, 4);
+        let p = h.spawn("p");
+        share(h, p, b"0123456789");
+        assert!(h.command(p, DRIVER_NUM, 1, 10, 0).is_success());
+        let addr = h.ram_start(p) + 0x100;
+        assert!(
+            h.allow_ro(p, DRIVER_NUM, ro_allow::WRITE, addr, 6)
+                .is_success()
+        );
+        uart.drain();
+        assert_eq!(uart.wire(), b"012345");
+        assert_eq!(h.upcalls(p), vec![write_done(6)]);
+        // Unshared entirely.
+        assert!(
+            h.allow_ro(p, DRIVER_NUM, ro_allow::WRITE, addr, 10)
+                .is_success()
+        );
+        assert!(h.command(p, DRIVER_NUM, 1, 10, 0).is_success());
+        assert!(
+            h.allow_ro(p, DRIVER_NUM, ro_allow::WRITE, 0, 0)
+                .is_success()
+        );
+        uart.drain();
+        assert_eq!(h.upcalls(p), vec![write_done(4)]);
+    }
+
+    fn read_done(status: usize, bytes: usize) -> Upcall {
+        Upcall {
+            driver_num: DRIVER_NUM,
+            subscribe_num: upcall::READ_DONE,
+            args: (status, bytes, 0),
+            fn_ptr: 0x2000,
+            appdata: 0,
+        }
+    }
+
+    fn share_read(h: &Harness, p: ProcessId, len: usize) -> usize {
+        let addr = h.ram_start(p) + 0x400;
+        assert!(
+            h.allow_rw(p, DRIVER_NUM, rw_allow::READ, addr, len)
+                .is_success()
+        );
+        assert!(
+            h.subscribe(p, DRIVER_NUM, upcall::READ_DONE, 0x2000, 0)
+                .is_success()
+        );
+        addr
+    }
+
+    #[test]
+    fn read_fills_the_buffer_and_upcalls() {
+        let (h, uart, _) = setup(1, 16);
+        let p = h.spawn("p");
+        share_read(h, p, 8);
+        assert_eq!(h.command(p, DRIVER_NUM, 2, 3, 0), SyscallReturn::Success);
+        uart.type_input(b"xyz", uart::Error::None);
+        assert_eq!(h.read_ram(p, 0x400, 3), b"xyz");
+        assert_eq!(h.upcalls(p), vec![read_done(0, 3)]);
+    }
+
+    #[test]
+    fn read_errors() {
+        let (h, uart, _) = setup(2, 16);
+        let p = h.spawn("p");
+        let q = h.spawn("q");
+        // No buffer: BUSY (doc).
+        assert_eq!(
+            h.command(p, DRIVER_NUM, 2, 3, 0),
+            SyscallReturn::Failure(ErrorCode::BUSY)
+        );
+        share_read(h, p, 32);
+        // Size 0 and larger than the kernel buffer: INVAL.
+        assert_eq!(
+            h.command(p, DRIVER_NUM, 2, 0, 0),
+            SyscallReturn::Failure(ErrorCode::INVAL)
+        );
+        assert_eq!(
+            h.command(p, DRIVER_NUM, 2, 17, 0),
+            SyscallReturn::Failure(ErrorCode::INVAL)
+        );
+        assert!(h.command(p, DRIVER_NUM, 2, 4, 0).is_success());
+        // One reader at a time.
+        share_read(h, q, 4);
+        assert_eq!(
+            h.command(q, DRIVER_NUM, 2, 4, 0),
+            SyscallReturn::Failure(ErrorCode::BUSY)
+        );
+        assert_eq!(
+            h.command(p, DRIVER_NUM, 2, 4, 0),
+            SyscallReturn::Failure(ErrorCode::BUSY)
+        );
+        // A line error reports FAIL and no bytes.
+        uart.type_input(b"ab", uart::Error::FramingError);
+        assert_eq!(h.upcalls(p), vec![read_done(ErrorCode::FAIL as usize, 0)]);
+        assert!(h.command(q, DRIVER_NUM, 2, 4, 0).is_success());
+    }
+
+    #[test]
+    fn abort_only_touches_the_callers_read() {
+        let (h, uart, _) = setup(2, 16);
+        let p = h.spawn("p");
+        let q = h.spawn("q");
+        share_read(h, p, 4);
+        assert!(h.command(p, DRIVER_NUM, 2, 4, 0).is_success());
+        // q aborting does nothing to p's read.
+        assert_eq!(h.command(q, DRIVER_NUM, 3, 0, 0), SyscallReturn::Success);
+        assert_eq!(h.upcalls(p), vec![]);
+        assert!(uart.rx.is_some());
+        assert_eq!(h.command(p, DRIVER_NUM, 3, 0, 0), SyscallReturn::Success);
+        assert_eq!(h.upcalls(p), vec![read_done(ErrorCode::CANCEL as usize, 0)]);
+    }
+
+    #[test]
+    fn a_dead_readers_receive_is_aborted_for_the_next() {
+        let (h, _uart, _) = setup(2, 16);
+        let p = h.spawn("p");
+        let q = h.spawn("q");
+        share_read(h, p, 4);
+        assert!(h.command(p, DRIVER_NUM, 2, 4, 0).is_success());
+        h.exit(p, 0);
+        share_read(h, q, 4);
+        assert_eq!(
+            h.command(q, DRIVER_NUM, 2, 4, 0),
+            SyscallReturn::Failure(ErrorCode::BUSY)
+        );
+        assert!(h.command(q, DRIVER_NUM, 2, 4, 0).is_success());
+    }
+
+    #[test]
+    fn received_bytes_are_bounded_by_the_process_buffer() {
+        let (h, uart, console) = setup(1, 16);
+        let p = h.spawn("p");
+        share_read(h, p, 8);
+        assert!(h.command(p, DRIVER_NUM, 2, 8, 0).is_success());
+        // The process shrinks its buffer while the read is in progress.
+        let addr = h.ram_start(p) + 0x400;
+        assert!(
+            h.allow_rw(p, DRIVER_NUM, rw_allow::READ, addr, 2)
+                .is_success()
+        );
+        uart.type_input(b"12345678", uart::Error::None);
+        assert_eq!(h.read_ram(p, 0x400, 3), b"12\0");
+        assert_eq!(h.upcalls(p), vec![read_done(ErrorCode::SIZE as usize, 2)]);
+        // A buggy UART reporting more bytes than asked cannot overflow.
+        assert!(
+            h.allow_rw(p, DRIVER_NUM, rw_allow::READ, addr, 8)
+                .is_success()
+        );
+        assert!(h.command(p, DRIVER_NUM, 2, 1, 0).is_success());
+        let buffer = uart.rx.take().unwrap();
+        uart::ReceiveClient::received_buffer(console, buffer, 100, Ok(()), uart::Error::None);
+        assert_eq!(h.upcalls(p), vec![read_done(ErrorCode::SIZE as usize, 1)]);
+    }
+}
