@@ -82,6 +82,20 @@ impl Command {
     }
 }
 
+impl Command {
+    /// The broadest legal command of this command's kind, to replace it
+    /// after `cmd_ill`: an invalidation of everything for `IOTINVAL` and
+    /// `IODIR` (and for anything unknown), a plain `IOFENCE.C` for a
+    /// fence (its completion write is left to the next fence).
+    pub fn broadened(&self) -> Command {
+        match self.0[0] & 0x7f {
+            OPCODE_IOTINVAL => Command::iotinval_vma(None, None),
+            OPCODE_IOFENCE => Command([OPCODE_IOFENCE | (FUNC3_C << FUNC3_SHIFT), 0]),
+            _ => Command::iodir_inval_ddt(None),
+        }
+    }
+}
+
 /// A fault record (4.2), decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FaultRecord {

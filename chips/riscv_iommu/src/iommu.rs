@@ -237,10 +237,11 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
         }
         self.enable_command_queue()?;
         self.registers.fqh.set(0);
+        poll(|| !self.registers.fqcsr.is_set(fqcsr::busy))?;
         self.registers
             .fqcsr
             .write(fqcsr::fqen::SET + fqcsr::fie::SET);
-        poll(|| self.registers.fqcsr.is_set(fqcsr::fqon))?;
+        poll(|| !self.registers.fqcsr.is_set(fqcsr::busy))?;
 
         // SAFETY: `root` is a zeroed (all contexts invalid) directory page
         // from the driver's pool, laid out for `directory.mode()`; the pool
@@ -317,16 +318,25 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
         Ok(())
     }
 
+    /// Turns off queues left on (by firmware or an earlier boot), waiting
+    /// (bounded) until the IOMMU no longer accesses them.
     fn disable_queues(&self) -> Result<(), ErrorCode> {
-        self.registers.cqcsr.write(cqcsr::cqen::CLEAR);
-        self.registers.fqcsr.write(fqcsr::fqen::CLEAR);
-        poll(|| {
-            !self.registers.cqcsr.is_set(cqcsr::cqon) && !self.registers.fqcsr.is_set(fqcsr::fqon)
-        })
+        if self.registers.cqcsr.is_set(cqcsr::cqon) {
+            self.registers.cqcsr.write(cqcsr::cqen::CLEAR);
+            poll(|| !self.registers.cqcsr.is_set(cqcsr::cqon))?;
+        }
+        if self.registers.fqcsr.is_set(fqcsr::fqon) {
+            self.registers.fqcsr.write(fqcsr::fqen::CLEAR);
+            poll(|| !self.registers.fqcsr.is_set(fqcsr::fqon))?;
+        }
+        Ok(())
     }
 
     /// Turns the command queue on from off: the IOMMU resets `cqh` and the
-    /// error bits (spec 5.15), so the tail restarts at 0.
+    /// error bits (spec 5.15), so the tail starts at 0. Commands may be
+    /// queued before `cqon` reads 1; the IOMMU starts on them once the
+    /// queue is active, and completions report it, so nothing waits here
+    /// except for `busy` (a write to `cqcsr` while busy is unspecified).
     fn enable_command_queue(&self) -> Result<(), ErrorCode> {
         self.tail.set(0);
         self.registers.cqt.set(0);
@@ -334,7 +344,7 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
         self.registers
             .cqcsr
             .write(cqcsr::cqen::SET + cqcsr::cie::SET);
-        poll(|| self.registers.cqcsr.is_set(cqcsr::cqon))
+        poll(|| !self.registers.cqcsr.is_set(cqcsr::busy))
     }
 
     fn queue_memory(&self) -> *mut QueueMemory {
@@ -374,23 +384,50 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
         self.commands_written.get()
     }
 
-    fn write_command(&self, command: &Command) {
-        let index = self.tail.get() as usize;
-        // SAFETY: `index` < COMMAND_QUEUE_ENTRIES (the tail is masked), so
-        // the four words are inside the command queue of `QueueMemory`,
-        // which the IOMMU only reads.
+    fn command_words(&self, index: usize) -> *mut u32 {
+        let index = index % COMMAND_QUEUE_ENTRIES;
+        // SAFETY: `index` < COMMAND_QUEUE_ENTRIES, so the offset stays
+        // inside the command queue of `QueueMemory`.
         unsafe {
-            let words = core::ptr::addr_of_mut!((*self.queue_memory()).command_queue)
+            core::ptr::addr_of_mut!((*self.queue_memory()).command_queue)
                 .cast::<u64>()
                 .add(2 * index)
-                .cast::<u32>();
-            for (i, doubleword) in command.0.iter().enumerate() {
+                .cast::<u32>()
+        }
+    }
+
+    fn write_command_at(&self, index: usize, command: &Command) {
+        let words = self.command_words(index);
+        for (i, doubleword) in command.0.iter().enumerate() {
+            // SAFETY: the four words of entry `index` are in the command
+            // queue, which only the driver writes (the IOMMU reads it).
+            unsafe {
                 words.add(2 * i).write_volatile(*doubleword as u32);
                 words
                     .add(2 * i + 1)
                     .write_volatile((*doubleword >> 32) as u32);
             }
         }
+    }
+
+    fn read_command(&self, index: usize) -> Command {
+        let words = self.command_words(index);
+        let mut command = Command([0; 2]);
+        for (i, doubleword) in command.0.iter_mut().enumerate() {
+            // SAFETY: as in `write_command_at`.
+            let (low, high) = unsafe {
+                (
+                    words.add(2 * i).read_volatile(),
+                    words.add(2 * i + 1).read_volatile(),
+                )
+            };
+            *doubleword = u64::from(low) | (u64::from(high) << 32);
+        }
+        command
+    }
+
+    fn write_command(&self, command: &Command) {
+        self.write_command_at(self.tail.get() as usize, command);
         self.tail
             .set((self.tail.get() + 1) & (COMMAND_QUEUE_ENTRIES as u32 - 1));
         self.commands_written.set(self.commands_written.get() + 1);
@@ -449,7 +486,7 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
         }
         let csr = self.registers.cqcsr.extract();
         if csr.is_set(cqcsr::cmd_ill) || csr.is_set(cqcsr::cmd_to) || csr.is_set(cqcsr::cqmf) {
-            self.recover_command_queue();
+            self.recover_command_queue(csr.is_set(cqcsr::cmd_ill));
         } else if csr.is_set(cqcsr::fence_w_ip) {
             self.registers
                 .cqcsr
@@ -457,32 +494,45 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
         }
     }
 
-    /// Recovers from `cmd_ill`, `cmd_to` or `cqmf` (spec 5.15): the
-    /// commands after the failing one are lost, so the queue is turned off
-    /// and on (resetting `cqh` and the error bits), everything is
-    /// invalidated, and one fence with the newest sequence number completes
-    /// every outstanding operation. After `MAX_RECOVERIES` failures in a
-    /// row, the instance fails: outstanding operations complete with
-    /// `FAIL` and new ones get `OFF`.
-    fn recover_command_queue(&self) {
+    /// Recovers from `cmd_ill`, `cmd_to` or `cqmf` (spec 5.15). The queue
+    /// stopped with `cqh` at the failing command and every later command
+    /// still queued. An illegal command is replaced by the broadest legal
+    /// command of its kind (an invalidation of everything, or a fence
+    /// without a completion write), so nothing it was meant to invalidate
+    /// stays cached; then the error bits are cleared and the IOMMU resumes
+    /// at `cqh`, re-executing a command that timed out or faulted. The
+    /// fences already queued complete the outstanding operations. After
+    /// `MAX_RECOVERIES` failures without progress, the instance fails:
+    /// outstanding operations complete with `FAIL`, new ones get `OFF`.
+    fn recover_command_queue(&self, illegal: bool) {
         let attempts = self.recoveries.get() + 1;
         self.recoveries.set(attempts);
         if attempts > MAX_RECOVERIES {
             return self.fail();
         }
-        self.registers.cqcsr.write(cqcsr::cqen::CLEAR);
-        let off = poll(|| !self.registers.cqcsr.is_set(cqcsr::cqon));
-        if off.and_then(|()| self.enable_command_queue()).is_err() {
-            return self.fail();
+        if illegal {
+            let head = self.registers.cqh.get() as usize;
+            let failed = self.read_command(head);
+            self.write_command_at(head, &failed.broadened());
         }
-        self.write_command(&Command::iodir_inval_ddt(None));
-        self.write_command(&Command::iotinval_vma(None, None));
-        self.write_fence(self.issued.get());
-        self.registers.cqt.set(self.tail.get());
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        self.registers.cqcsr.write(
+            cqcsr::cqen::SET
+                + cqcsr::cie::SET
+                + cqcsr::cmd_ill::SET
+                + cqcsr::cmd_to::SET
+                + cqcsr::cqmf::SET
+                + cqcsr::fence_w_ip::SET,
+        );
     }
 
+    /// Gives up on the command queue: turns it off, which also silences
+    /// its interrupt. Faults are still reported.
     fn fail(&self) {
         self.state.set(State::Failed);
+        self.registers
+            .cqcsr
+            .write(cqcsr::cqen::CLEAR + cqcsr::cie::CLEAR);
         self.deferred_call.set();
     }
 
