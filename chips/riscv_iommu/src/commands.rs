@@ -3,9 +3,9 @@
 
 //! Command encoding and fault-record decoding.
 //!
-//! Commands are 16 bytes (RISC-V IOMMU spec 1.0 section 4.1 "Command
-//! queue"): `IOTINVAL.VMA` (4.1.1), `IOFENCE.C` (4.1.3) and
-//! `IODIR.INVAL_DDT` (4.1.4). Fault records are 32 bytes (section 4.2
+//! Commands are 16 bytes (RISC-V IOMMU spec 1.0 section 3.1 "Command
+//! queue"): `IOTINVAL.VMA` (3.1.1), `IOFENCE.C` (3.1.2) and
+//! `IODIR.INVAL_DDT` (3.1.3). Fault records are 32 bytes (section 3.2
 //! "Fault/Event queue"). Pure functions, tested on the host.
 
 use kernel::hil::iommu::{AccessType, FaultCause};
@@ -36,7 +36,7 @@ const IODIR_DV: u64 = 1 << 33;
 const IODIR_DID_SHIFT: u32 = 40;
 
 impl Command {
-    /// `IOTINVAL.VMA` (4.1.1): drop first-stage translations cached under
+    /// `IOTINVAL.VMA` (3.1.1): drop first-stage translations cached under
     /// `pscid` (all address spaces if `None`), for the page holding
     /// `address` only if given.
     pub fn iotinval_vma(pscid: Option<u32>, address: Option<u64>) -> Command {
@@ -53,7 +53,7 @@ impl Command {
         Command([low, high])
     }
 
-    /// `IOFENCE.C` (4.1.3): completes after every earlier command; then
+    /// `IOFENCE.C` (3.1.2): completes after every earlier command; then
     /// writes `data` to `address` (4-byte aligned) and, if `wsi`, sets
     /// `cqcsr.fence_w_ip` (a wired interrupt). `PR`/`PW` order earlier
     /// IOMMU memory accesses before the write.
@@ -67,11 +67,11 @@ impl Command {
         if wsi {
             low |= IOFENCE_WSI;
         }
-        // ADDR[63:2] is held in bits 63:2 of the second doubleword.
-        Command([low, address & !3])
+        // ADDR[63:2] is held in bits 61:0 of the second doubleword.
+        Command([low, address >> 2])
     }
 
-    /// `IODIR.INVAL_DDT` (4.1.4): drop the cached device context of
+    /// `IODIR.INVAL_DDT` (3.1.3): drop the cached device context of
     /// `device_id` (all of them if `None`).
     pub fn iodir_inval_ddt(device_id: Option<u32>) -> Command {
         let mut low = OPCODE_IODIR | (FUNC3_INVAL_DDT << FUNC3_SHIFT);
@@ -96,7 +96,7 @@ impl Command {
     }
 }
 
-/// A fault record (4.2), decoded.
+/// A fault record (3.2), decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FaultRecord {
     /// `CAUSE`.
@@ -121,7 +121,7 @@ impl FaultRecord {
     }
 
     /// The HIL cause (causes from the privileged spec and table 11 of the
-    /// IOMMU spec section 4.2).
+    /// IOMMU spec section 3.2).
     pub fn fault_cause(&self) -> FaultCause {
         match self.cause {
             // All inbound transactions disallowed (ddtp Off), device
@@ -172,7 +172,7 @@ mod tests {
         assert_eq!(fence.0[0] >> 32, 0xabcd);
         assert_ne!(fence.0[0] & (1 << 10), 0, "AV");
         assert_ne!(fence.0[0] & (1 << 11), 0, "WSI");
-        assert_eq!(fence.0[1], 0x8000_1004);
+        assert_eq!(fence.0[1], 0x8000_1004 >> 2);
     }
 
     #[test]

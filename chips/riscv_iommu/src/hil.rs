@@ -11,7 +11,7 @@
 //! 6.3 "Guidelines for invalidations"):
 //! - unmap: `IOTINVAL.VMA` (PSCID, plus the address for a single page),
 //!   `IOFENCE.C`;
-//! - map: none (entries with V clear are never cached, section 2.6);
+//! - map: none (entries with V clear are never cached, section 2.8);
 //! - attach/switch: `IODIR.INVAL_DDT`, `IOTINVAL.VMA` for the new (and the
 //!   old) PSCID, in case the IOMMU read the context while it was being
 //!   rewritten, `IOFENCE.C`;

@@ -5,9 +5,9 @@
 //! interrupts, completion of operations.
 //!
 //! RISC-V IOMMU spec 1.0: bring-up follows section 6.2 ("Guidelines for
-//! initialization"); the command queue is section 4.1 and register 5.15
+//! initialization"); the command queue is section 3.1 and register 5.15
 //! (`cqcsr`, with the recovery from `cmd_ill`, `cmd_to`, `cqmf`); the fault
-//! queue section 4.2 and register 5.16 (`fqcsr`, overflow `fqof`); wired
+//! queue section 3.2 and register 5.16 (`fqcsr`, overflow `fqof`); wired
 //! interrupts `fctl.WSI` (5.4), `ipsr` (5.18) and `icvec` (5.28). The HIL
 //! operations are in `hil.rs`.
 //!
@@ -536,7 +536,7 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
         self.deferred_call.set();
     }
 
-    /// Reports every fault record, then clears an overflow (spec 4.2,
+    /// Reports every fault record, then clears an overflow (spec 3.2,
     /// 5.16: no record is written while `fqof` is set).
     fn drain_faults(&self) {
         let mask = FAULT_QUEUE_ENTRIES as u32 - 1;

@@ -5,7 +5,7 @@
 //!
 //! Each split-phase HIL operation waits for a sequence number: the
 //! `IOFENCE.C` that follows its commands writes that number to the
-//! completion word (RISC-V IOMMU spec 1.0 section 4.1.3). Operations that
+//! completion word (RISC-V IOMMU spec 1.0 section 3.1.2). Operations that
 //! need no command (a map, a fence) wait for the newest number already
 //! issued, so callbacks keep the order of the calls. The ring is bounded;
 //! when it is full, calls return `BUSY` before changing anything.

@@ -3,14 +3,14 @@
 
 //! A pool of 4 KiB pages for IOMMU tables, given by the board.
 //!
-//! Page tables (RISC-V IOMMU spec 1.0, section 3.3 "Process to translate an
+//! Page tables (RISC-V IOMMU spec 1.0, section 2.3 "Process to translate an
 //! IOVA", Sv39 as in the privileged spec section 10.3.2) and device directory
 //! pages live in memory the IOMMU reads with implicit loads, so they are
 //! never Rust references: the pool turns the board's `&mut [Page]` into a
 //! raw region, hands out [`Table`] handles for pages inside it, and does
 //! every access to table memory itself, as volatile 32-bit accesses (rv32
 //! cannot do 64-bit stores; the IOMMU reads at least 32 bits atomically,
-//! spec section 2.6 "Updating in-memory data structure entries").
+//! spec section 2.9 "Updating in-memory data structure entries").
 //!
 //! Free pages form a list threaded through their first word. The pool is
 //! single-threaded (`Cell`s), as the kernel is.

@@ -4,16 +4,16 @@
 //! The RISC-V IOMMU memory-mapped register block.
 //!
 //! RISC-V IOMMU spec 1.0 chapter 5 ("Memory-mapped register interface"),
-//! table of section 5.2 ("Register layout"). Every 64-bit register is two
+//! table of section 5.1 ("Register layout"). Every 64-bit register is two
 //! 32-bit halves, because rv32 harts can only issue 32-bit accesses (spec
-//! 5.1: a 64-bit register may be accessed as two 32-bit halves). Names are
+//! 6.1: 64-bit registers may be accessed as two 32-bit halves). Names are
 //! the spec's; the high halves add `_high`. Offsets are checked at compile
 //! time by `register_structs!`. The block is 4 KiB.
 
 use kernel::utilities::registers::{ReadOnly, ReadWrite, register_bitfields, register_structs};
 
 register_structs! {
-    /// The IOMMU register block (spec 5.2).
+    /// The IOMMU register block (spec 5.1).
     pub IommuRegisters {
         /// `capabilities` bits 31:0 (spec 5.3): version, page-table modes,
         /// `MSI_FLAT`, `IGS`.

@@ -4,7 +4,7 @@
 //! Sv39 page tables on pool pages: map, unmap, translate, destroy.
 //!
 //! The first-stage format of a RISC-V IOMMU device context with
-//! `fsc.MODE` = Sv39 (IOMMU spec 1.0 section 2.1.3 and 3.3; PTE layout in
+//! `fsc.MODE` = Sv39 (IOMMU spec 1.0 section 2.1.3 and 2.3; PTE layout in
 //! the privileged spec section 10.3.2 and 10.4): three levels of 512
 //! 8-byte entries, 4 KiB pages and 2 MiB superpages. No MMIO: everything
 //! here works on tables from a [`PagePool`], so it is tested on the host.
@@ -13,7 +13,7 @@
 //! - entries are installed high word first and cleared low word first
 //!   (done by the pool);
 //! - leaf entries have U (device requests without a process id are
-//!   unprivileged, spec 3.3), A, and D when writable, set: the IOMMU is not
+//!   unprivileged, spec 2.3), A, and D when writable, set: the IOMMU is not
 //!   required to update them (no `capabilities.AMO_HWAD` use);
 //! - a map changes nothing unless the whole range can be mapped: it checks
 //!   the range and counts the tables it needs before writing anything, so

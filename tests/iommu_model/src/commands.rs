@@ -3,9 +3,9 @@
 
 //! The modelled command queue.
 //!
-//! RISC-V IOMMU spec 1.0 section 4.1: the IOMMU fetches 16-byte commands
-//! from `cqh` up to `cqt` and executes `IOTINVAL.VMA` (4.1.1), `IOFENCE.C`
-//! (4.1.3) and `IODIR.INVAL_DDT` (4.1.4). Anything else is illegal
+//! RISC-V IOMMU spec 1.0 section 3.1: the IOMMU fetches 16-byte commands
+//! from `cqh` up to `cqt` and executes `IOTINVAL.VMA` (3.1.1), `IOFENCE.C`
+//! (3.1.2) and `IODIR.INVAL_DDT` (3.1.3). Anything else is illegal
 //! (`cmd_ill`). On `cmd_ill`, `cmd_to` or `cqmf` the queue stops with `cqh`
 //! at the failing command until software clears the bit or re-enables the
 //! queue (5.15).
@@ -70,7 +70,7 @@ impl Model {
             (OPCODE_IOFENCE, 0) => {
                 if low & (1 << 10) != 0 {
                     let data = (low >> 32) as u32;
-                    self.ram.write32(high & !3, data).ok_or(CQCSR_CQMF)?;
+                    self.ram.write32(high << 2, data).ok_or(CQCSR_CQMF)?;
                 }
                 if low & (1 << 11) != 0 {
                     self.set_cqcsr(self.cqcsr.value | CQCSR_FENCE_W_IP);

@@ -3,7 +3,7 @@
 
 //! The modelled fault queue.
 //!
-//! RISC-V IOMMU spec 1.0 section 4.2: a 32-byte record per fault at `fqt`
+//! RISC-V IOMMU spec 1.0 section 3.2: a 32-byte record per fault at `fqt`
 //! (`CAUSE` 11:0, `TTYPE` 39:34, `DID` 63:40; `iotval` at +16). When the
 //! queue is full the IOMMU sets `fqcsr.fqof` and drops records until
 //! software clears it; a memory fault writing a record sets `fqmf`

@@ -80,7 +80,7 @@ pub struct Stats {
     pub faults_dropped: usize,
 }
 
-/// A cached device context (only valid ones are cached, spec 2.6).
+/// A cached device context (only valid ones are cached, spec 2.8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct DeviceContext {
     pscid: u32,

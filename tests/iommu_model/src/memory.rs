@@ -4,7 +4,7 @@
 //! Host memory standing in for physical RAM.
 //!
 //! The IOMMU's implicit and DMA accesses (RISC-V IOMMU spec 1.0 section
-//! 2.6) go through here. Only registered ranges are reachable; anything
+//! 2.9) go through here. Only registered ranges are reachable; anything
 //! else reads as an access fault, as a bus error would on hardware.
 
 /// The registered ranges of host memory.

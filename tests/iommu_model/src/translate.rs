@@ -3,16 +3,16 @@
 
 //! Modelled translation: directory walk, device-context checks, Sv39.
 //!
-//! RISC-V IOMMU spec 1.0 section 2.3 ("Process to locate the
+//! RISC-V IOMMU spec 1.0 section 2.3.1 ("Process to locate the
 //! device-context"), 2.1.3 (device-context fields and their checks) and
-//! 2.4 / 3.3 (first-stage translation, Sv39 as in the privileged spec
+//! 2.3 (first-stage translation, Sv39 as in the privileged spec
 //! 10.3.2). Requests carry no process id, so they are unprivileged: a leaf
 //! needs U. A and D are not updated by this IOMMU (no `AMO_HWAD` use), so
 //! a leaf without A, or a write to a leaf without D, is a page fault.
 //!
 //! Valid device contexts are cached per `device_id` until
 //! `IODIR.INVAL_DDT`; valid leaves are cached per (PSCID, page) until
-//! `IOTINVAL.VMA`. Nothing invalid is cached (spec 2.6). A driver that
+//! `IOTINVAL.VMA`. Nothing invalid is cached (spec 2.8). A driver that
 //! forgets an invalidation is therefore caught by a stale translation.
 
 use crate::faults::{
