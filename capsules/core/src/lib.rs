@@ -13,5 +13,6 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod alarm;
 pub mod console;
 pub mod driver;
