@@ -14,6 +14,8 @@
 //!   `UserspaceKernelBoundary`, simplified) and `ContextSwitchReason`.
 //! - `pmp`: per-process PMP regions (one R/X flash, one R/W RAM up to the
 //!   app break), plain PMP with default deny; see its docs for why not ePMP.
+//! - `boundary`: `kernel::syscall::UserspaceKernelBoundary` for `SysCall`
+//!   (PMP from the process layout, TRD104 decoding into `Syscall`).
 //! - `trap`: `mcause` decoding; `csr`: `mie`/`mip`, `wfi`, counters.
 //!
 //! # How a board uses it
@@ -35,6 +37,7 @@
 
 #![cfg_attr(not(test), no_std)]
 
+pub mod boundary;
 pub mod csr;
 pub mod pmp;
 #[cfg(target_arch = "riscv32")]

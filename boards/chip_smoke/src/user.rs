@@ -20,9 +20,10 @@ use core::cell::Cell;
 use core::fmt;
 use kernel::hil::time::{Alarm, ConvertTicks, Time};
 use kernel::platform::chip::Chip;
+use kernel::scheduler::SchedulerTimer;
 use qemu_rv32_virt_chip::timer::MachineTimer;
 use rv32::pmp::{Permissions, PmpConfig, PmpRegion, RAM_REGION};
-use rv32::syscall::{R_RA, Rv32StoredState};
+use rv32::syscall::{R_A0, R_RA, Rv32StoredState};
 use rv32::trap::exception;
 use rv32::{ContextSwitchReason, SysCall};
 
@@ -378,12 +379,13 @@ pub fn run(
         "chip_smoke: user: csrr mstatus -> {reason:?}\n"
     ));
 
-    // ---------- Preemption: the timer interrupts a spinning process ----------
+    // ---------- Preemption: time slice, then alarm, share mtimecmp ----------
     alarm_fired.set(false);
-    timer.set_alarm(timer.now(), timer.ticks_from_ms(2));
+    timer.set_alarm(timer.now(), timer.ticks_from_ms(30));
+    SchedulerTimer::start(timer, 1_000);
     let reason = process.start(user_spin, [u32::MAX, 0, 0, 0]);
     expect(
-        "timer preemption",
+        "slice preemption",
         reason,
         ContextSwitchReason::Interrupted,
         42,
@@ -391,18 +393,36 @@ pub fn run(
     if process.state.mcause != 0x8000_0007 || !chip.has_pending_interrupts() {
         fail("preemption was not the machine timer", 43);
     }
-    if !run_until(chip, || alarm_fired.get()) {
-        fail("alarm after preemption", 44);
+    chip.service_pending_interrupts();
+    if !SchedulerTimer::has_expired(timer) || alarm_fired.get() || !timer.is_armed() {
+        fail("slice expiry must not fire the alarm", 44);
     }
-    let spun = u32::MAX - process.state.regs[rv32::syscall::R_A0];
+    SchedulerTimer::reset(timer);
+    let first = u32::MAX - process.state.regs[R_A0];
+    // The preempted process resumes where it was and is preempted again,
+    // this time by the alarm.
+    let reason = process.resume();
+    expect(
+        "alarm preemption",
+        reason,
+        ContextSwitchReason::Interrupted,
+        45,
+    );
+    if !run_until(chip, || alarm_fired.get()) {
+        fail("alarm after preemption", 46);
+    }
+    let second = u32::MAX - process.state.regs[R_A0];
+    if second <= first {
+        fail("resumed process did not continue", 47);
+    }
     print(format_args!(
-        "chip_smoke: user: spinning process preempted by the timer after {spun} iterations\n"
+        "chip_smoke: user: spinning process preempted by the 1 ms slice after {first} iterations, resumed, then by the 30 ms alarm after {second}\n"
     ));
 
     // ---------- A moved break moves the region ----------
     let lower = app_break - 0x100;
     if process.pmp.update_app_break(lower).is_err() {
-        fail("update_app_break", 45);
+        fail("update_app_break", 50);
     }
     let reason = process.start(user_store, [lower as u32, 0, 0, 0]);
     expect(
@@ -412,7 +432,7 @@ pub fn run(
         46,
     );
     let Ok(region) = PmpRegion::new(ram_start, app_break, Permissions::ReadWriteOnly) else {
-        fail("region", 47);
+        fail("region", 49);
     };
     let _ = process.pmp.set_region(RAM_REGION, region);
     print(format_args!(

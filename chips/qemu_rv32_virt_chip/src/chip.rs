@@ -16,7 +16,6 @@ use crate::interrupts;
 use crate::plic::{NUM_SOURCES, Plic};
 use crate::timer::MachineTimer;
 use crate::uart::Uart16550;
-use kernel::hil::time::Alarm;
 use kernel::platform::chip::{Chip, InterruptService};
 use rv32::csr::{self, MIP_MEIP, MIP_MTIP};
 
@@ -102,7 +101,7 @@ impl<I: InterruptService> Chip for QemuRv32VirtChip<'_, I> {
             }
         }
         csr::mie_set(MIP_MEIP);
-        if self.timer.is_armed() {
+        if self.timer.needs_interrupt() {
             csr::mie_set(MIP_MTIP);
         }
     }
@@ -122,5 +121,20 @@ impl<I: InterruptService> Chip for QemuRv32VirtChip<'_, I> {
         // The kernel never enables mstatus.MIE, so interrupts are already
         // off whenever kernel code runs.
         f()
+    }
+}
+
+/// The kernel scheduler's view of the chip: the same operations as `Chip`.
+impl<I: InterruptService> kernel::scheduler::LoopChip for QemuRv32VirtChip<'_, I> {
+    fn service_pending_interrupts(&self) {
+        Chip::service_pending_interrupts(self);
+    }
+
+    fn has_pending_interrupts(&self) -> bool {
+        Chip::has_pending_interrupts(self)
+    }
+
+    fn sleep(&self) {
+        Chip::sleep(self);
     }
 }

@@ -9,6 +9,9 @@
 //! `mtime` counts at 10 MHz. The machine timer interrupt (`mip.MTIP`) is
 //! pending while `mtime >= mtimecmp` (privileged spec 3.2.1).
 //!
+//! The same compare also ends the scheduler's time slices
+//! (`kernel::scheduler::SchedulerTimer`), as a second channel.
+//!
 //! The HIL side uses 32-bit ticks (`Ticks32`, wrapping every ~429 s); the
 //! hardware compare stays 64 bits, so an alarm is converted to an absolute
 //! 64-bit deadline when it is set.
@@ -57,12 +60,32 @@ pub fn deadline(now: u64, reference: Ticks32, dt: Ticks32) -> u64 {
     }
 }
 
+/// The compare value that serves both channels: the earlier of the armed
+/// deadlines, or never.
+pub fn next_compare(alarm: Option<u64>, slice: Option<u64>) -> u64 {
+    match (alarm, slice) {
+        (Some(a), Some(s)) => a.min(s),
+        (Some(a), None) => a,
+        (None, Some(s)) => s,
+        (None, None) => u64::MAX,
+    }
+}
+
 /// The machine timer of hart 0.
+///
+/// The hart has one `mtimecmp`, shared by two channels: the HIL alarm and
+/// the scheduler's time slice (`kernel::scheduler::SchedulerTimer`). Each
+/// keeps its own 64-bit deadline; the compare register holds the earlier
+/// one, and `handle_interrupt` works out which expired.
 pub struct MachineTimer<'a> {
     registers: StaticRef<ClintRegisters>,
     client: OptionalCell<&'a dyn time::AlarmClient>,
     alarm: Cell<Ticks32>,
     armed: Cell<bool>,
+    alarm_deadline: Cell<u64>,
+    slice_active: Cell<bool>,
+    slice_expired: Cell<bool>,
+    slice_deadline: Cell<u64>,
 }
 
 impl<'a> MachineTimer<'a> {
@@ -73,6 +96,10 @@ impl<'a> MachineTimer<'a> {
             client: OptionalCell::empty(),
             alarm: Cell::new(Ticks32::from(0)),
             armed: Cell::new(false),
+            alarm_deadline: Cell::new(u64::MAX),
+            slice_active: Cell::new(false),
+            slice_expired: Cell::new(false),
+            slice_deadline: Cell::new(u64::MAX),
         }
     }
 
@@ -111,13 +138,65 @@ impl<'a> MachineTimer<'a> {
         regs.mtimecmp_low.set(value as u32);
     }
 
-    /// Services the machine timer interrupt: disarms and calls the client.
+    /// Programs the compare for whichever channels are armed, and the
+    /// timer interrupt enable to match.
+    fn program(&self) {
+        let alarm = self.armed.get().then(|| self.alarm_deadline.get());
+        let slice = self.slice_active.get().then(|| self.slice_deadline.get());
+        self.write_compare(next_compare(alarm, slice));
+        if self.needs_interrupt() {
+            rv32::csr::mie_set(rv32::csr::MIP_MTIP);
+        } else {
+            rv32::csr::mie_clear(rv32::csr::MIP_MTIP);
+        }
+    }
+
+    /// Whether a channel waits for the timer interrupt (the chip unmasks
+    /// it after servicing only then).
+    pub fn needs_interrupt(&self) -> bool {
+        self.armed.get() || self.slice_active.get()
+    }
+
+    /// Services the machine timer interrupt: marks expired channels,
+    /// reprograms the compare, then calls the alarm client if the alarm
+    /// expired.
     pub fn handle_interrupt(&self) {
-        self.write_compare(u64::MAX);
-        rv32::csr::mie_clear(rv32::csr::MIP_MTIP);
-        if self.armed.replace(false) {
+        let now = self.now_u64();
+        let alarm_fired = self.armed.get() && now >= self.alarm_deadline.get();
+        if alarm_fired {
+            self.armed.set(false);
+        }
+        if self.slice_active.get() && now >= self.slice_deadline.get() {
+            self.slice_active.set(false);
+            self.slice_expired.set(true);
+        }
+        self.program();
+        if alarm_fired {
             self.client.map(|client| client.alarm());
         }
+    }
+}
+
+impl kernel::scheduler::SchedulerTimer for MachineTimer<'_> {
+    fn start(&self, us: u32) {
+        let hz = u64::from(<time::Freq10MHz as time::Frequency>::frequency());
+        let ticks = u64::from(us) * hz / 1_000_000;
+        self.slice_deadline
+            .set(self.now_u64().saturating_add(ticks.max(1)));
+        self.slice_active.set(true);
+        self.slice_expired.set(false);
+        self.program();
+    }
+
+    fn reset(&self) {
+        self.slice_active.set(false);
+        self.slice_expired.set(false);
+        self.program();
+    }
+
+    fn has_expired(&self) -> bool {
+        self.slice_expired.get()
+            || (self.slice_active.get() && self.now_u64() >= self.slice_deadline.get())
     }
 }
 
@@ -138,9 +217,10 @@ impl<'a> Alarm<'a> for MachineTimer<'a> {
     fn set_alarm(&self, reference: Ticks32, dt: Ticks32) {
         let dt = dt.max(self.minimum_dt());
         self.alarm.set(reference.wrapping_add(dt));
+        self.alarm_deadline
+            .set(deadline(self.now_u64(), reference, dt));
         self.armed.set(true);
-        self.write_compare(deadline(self.now_u64(), reference, dt));
-        rv32::csr::mie_set(rv32::csr::MIP_MTIP);
+        self.program();
     }
 
     fn get_alarm(&self) -> Ticks32 {
@@ -149,8 +229,7 @@ impl<'a> Alarm<'a> for MachineTimer<'a> {
 
     fn disarm(&self) -> Result<(), ErrorCode> {
         self.armed.set(false);
-        self.write_compare(u64::MAX);
-        rv32::csr::mie_clear(rv32::csr::MIP_MTIP);
+        self.program();
         Ok(())
     }
 
@@ -183,6 +262,15 @@ mod tests {
     fn deadline_across_32_bit_wrap() {
         let now = 0x1_ffff_fff0;
         assert_eq!(deadline(now, t(0xffff_fff0), t(0x20)), 0x2_0000_0010);
+    }
+
+    #[test]
+    fn compare_serves_the_earlier_channel() {
+        assert_eq!(next_compare(None, None), u64::MAX);
+        assert_eq!(next_compare(Some(10), None), 10);
+        assert_eq!(next_compare(None, Some(7)), 7);
+        assert_eq!(next_compare(Some(10), Some(7)), 7);
+        assert_eq!(next_compare(Some(3), Some(7)), 3);
     }
 
     #[test]
