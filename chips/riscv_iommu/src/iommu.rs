@@ -468,15 +468,25 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
         Ok(())
     }
 
-    /// Handles the IOMMU's wired interrupts (both vectors): command-queue
-    /// completion and errors, then faults, then completions.
+    /// Handles the IOMMU's wired interrupts (both vectors), in the order
+    /// of spec 6.5: each queue's error and `fence_w_ip` bits are cleared
+    /// before its `ipsr` bit (which stays set while they are, so the
+    /// source must go first or no new edge would come), then faults are
+    /// drained and completed operations reported.
     pub fn handle_interrupt(&self) {
-        // Clear first so an event during handling makes a new edge (ipsr
-        // is write-1-to-clear).
-        let pending = self.registers.ipsr.get() & (ipsr::cip::SET + ipsr::fip::SET).value;
-        self.registers.ipsr.set(pending);
+        let pending = self.registers.ipsr.extract();
         self.service_command_queue();
+        if pending.is_set(ipsr::cip) {
+            self.registers.ipsr.write(ipsr::cip::SET);
+        }
+        let lost = self.clear_fault_queue_errors();
+        if pending.is_set(ipsr::fip) {
+            self.registers.ipsr.write(ipsr::fip::SET);
+        }
         self.drain_faults();
+        if lost {
+            self.fault_client.map(|client| client.faults_lost());
+        }
         self.complete_operations();
     }
 
@@ -536,8 +546,21 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
         self.deferred_call.set();
     }
 
-    /// Reports every fault record, then clears an overflow (spec 3.2,
-    /// 5.16: no record is written while `fqof` is set).
+    /// Clears `fqof` and `fqmf` (spec 5.16: no record is written while
+    /// either is set); returns whether records were lost.
+    fn clear_fault_queue_errors(&self) -> bool {
+        let csr = self.registers.fqcsr.extract();
+        let lost = csr.is_set(fqcsr::fqof) || csr.is_set(fqcsr::fqmf);
+        if lost {
+            self.registers
+                .fqcsr
+                .write(fqcsr::fqen::SET + fqcsr::fie::SET + fqcsr::fqof::SET + fqcsr::fqmf::SET);
+        }
+        lost
+    }
+
+    /// Reports every fault record in the queue (spec 3.2), at most one
+    /// queue's worth per call.
     fn drain_faults(&self) {
         let mask = FAULT_QUEUE_ENTRIES as u32 - 1;
         for _ in 0..FAULT_QUEUE_ENTRIES {
@@ -548,13 +571,6 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
             let record = self.read_fault_record(head as usize);
             self.registers.fqh.set((head + 1) & mask);
             self.report(record);
-        }
-        let csr = self.registers.fqcsr.extract();
-        if csr.is_set(fqcsr::fqof) || csr.is_set(fqcsr::fqmf) {
-            self.registers
-                .fqcsr
-                .write(fqcsr::fqen::SET + fqcsr::fie::SET + fqcsr::fqof::SET + fqcsr::fqmf::SET);
-            self.fault_client.map(|client| client.faults_lost());
         }
     }
 
