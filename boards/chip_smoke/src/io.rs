@@ -36,20 +36,10 @@ impl fmt::Write for LineBuffer {
     }
 }
 
-/// Polled UART output.
-struct Polled(StaticRef<UartRegisters>);
-
-impl fmt::Write for Polled {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        uart::write_polled(&self.0, text.as_bytes());
-        Ok(())
-    }
-}
-
 /// Prints by polling the UART, independent of the interrupt-driven driver.
 pub fn print_sync(args: fmt::Arguments) {
     // SAFETY: UART0_BASE is the QEMU virt UART; polled writes of whole
     // bytes do not corrupt the driver's state.
-    let mut out = Polled(unsafe { StaticRef::new(uart::UART0_BASE as *const UartRegisters) });
-    let _ = fmt::write(&mut out, args);
+    let registers = unsafe { StaticRef::new(uart::UART0_BASE as *const UartRegisters) };
+    let _ = fmt::write(&mut uart::PolledWriter::new(registers), args);
 }

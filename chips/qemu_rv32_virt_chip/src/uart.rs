@@ -141,6 +141,26 @@ pub fn write_polled(registers: &UartRegisters, bytes: &[u8]) {
     }
 }
 
+/// A `core::fmt::Write` over `write_polled`, for panic handlers and fault
+/// reports: works whatever state the interrupt-driven driver is in.
+pub struct PolledWriter {
+    registers: StaticRef<UartRegisters>,
+}
+
+impl PolledWriter {
+    /// A writer for the UART at `registers`.
+    pub const fn new(registers: StaticRef<UartRegisters>) -> Self {
+        PolledWriter { registers }
+    }
+}
+
+impl core::fmt::Write for PolledWriter {
+    fn write_str(&mut self, text: &str) -> core::fmt::Result {
+        write_polled(&self.registers, text.as_bytes());
+        Ok(())
+    }
+}
+
 /// What the transmitter is doing.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum TxState {
