@@ -1,25 +1,24 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! One RISC-V IOMMU instance: bring-up, command and fault queues,
-//! interrupts, completion of operations.
+//! One RISC-V IOMMU instance: state, bring-up, interrupt entry,
+//! completion of operations.
 //!
 //! RISC-V IOMMU spec 1.0: bring-up follows section 6.2 ("Guidelines for
-//! initialization"); the command queue is section 3.1 and register 5.15
-//! (`cqcsr`, with the recovery from `cmd_ill`, `cmd_to`, `cqmf`); the fault
-//! queue section 3.2 and register 5.16 (`fqcsr`, overflow `fqof`); wired
-//! interrupts `fctl.WSI` (5.4), `ipsr` (5.18) and `icvec` (5.28). The HIL
-//! operations are in `hil.rs`.
+//! initialization"): `ddtp` Off while configuring, `fctl.WSI` (5.4),
+//! `icvec` (5.28), the queues (`queues.rs`), then `ddtp` (5.5) with a
+//! directory in which every device context is invalid, so every device
+//! blocks until attached. The HIL operations are in `hil.rs`.
 //!
 //! Completion: every batch of commands ends with an `IOFENCE.C` that writes
 //! an increasing sequence number to a completion word in the driver's
 //! queue memory and, with `WSI`, raises `ipsr.cip`. `handle_interrupt` (and
 //! a deferred call, for operations that need no command) reads the word and
-//! completes, in order, every operation up to it. Nothing ever waits for
-//! the hardware except bounded polls of `busy`/`cqon`/`fqon` at bring-up
-//! and recovery.
+//! completes, in order, every operation up to it. Nothing waits for the
+//! hardware except bounded polls of `busy` (and of `cqon`/`fqon` when
+//! turning off queues left on) at bring-up.
 
-use crate::commands::{Command, FaultRecord};
+use crate::commands::Command;
 use crate::device_context::{ContextSlot, Directory};
 use crate::pending::{Operation, Pending, PendingRing, reached};
 use crate::pool::{PagePool, Table};
@@ -31,9 +30,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::ErrorCode;
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
-use kernel::hil::iommu::{
-    AttachClient, ContextId, DomainId, Fault, FaultClient, FenceClient, MapClient,
-};
+use kernel::hil::iommu::{AttachClient, DomainId, FaultClient, FenceClient, MapClient};
 use kernel::utilities::StaticRef;
 use kernel::utilities::cells::OptionalCell;
 use kernel::utilities::registers::interfaces::{Readable, Writeable};
@@ -48,15 +45,15 @@ pub const PENDING_OPERATIONS: usize = 16;
 const POLL_LIMIT: usize = 100_000;
 /// Command-queue recoveries in a row before the instance is declared
 /// failed.
-const MAX_RECOVERIES: u32 = 3;
+pub(crate) const MAX_RECOVERIES: u32 = 3;
 
 /// Queue memory the board gives each instance (8 KiB, page aligned): the
 /// command queue, the completion word, the fault queue.
 #[repr(C, align(4096))]
 pub struct QueueMemory {
-    command_queue: [u64; 2 * COMMAND_QUEUE_ENTRIES],
-    completion: [u64; 2 * COMMAND_QUEUE_ENTRIES],
-    fault_queue: [u64; 4 * FAULT_QUEUE_ENTRIES],
+    pub(crate) command_queue: [u64; 2 * COMMAND_QUEUE_ENTRIES],
+    pub(crate) completion: [u64; 2 * COMMAND_QUEUE_ENTRIES],
+    pub(crate) fault_queue: [u64; 4 * FAULT_QUEUE_ENTRIES],
 }
 
 impl QueueMemory {
@@ -99,7 +96,7 @@ pub(crate) enum DomainState {
 /// `DOMAINS` domains.
 pub struct RiscvIommu<'a, const CONTEXTS: usize, const DOMAINS: usize> {
     pub(crate) registers: StaticRef<IommuRegisters>,
-    queues: NonNull<QueueMemory>,
+    pub(crate) queues: NonNull<QueueMemory>,
     pub(crate) device_ids: [u32; CONTEXTS],
     pub(crate) slots: [Cell<Option<ContextSlot>>; CONTEXTS],
     pub(crate) attached: [Cell<Option<DomainId>>; CONTEXTS],
@@ -109,10 +106,10 @@ pub struct RiscvIommu<'a, const CONTEXTS: usize, const DOMAINS: usize> {
     pub(crate) directory: Cell<Option<Directory>>,
     vectors: InterruptVectors,
     pub(crate) state: Cell<State>,
-    tail: Cell<u32>,
-    issued: Cell<u32>,
-    recoveries: Cell<u32>,
-    commands_written: Cell<usize>,
+    pub(crate) tail: Cell<u32>,
+    pub(crate) issued: Cell<u32>,
+    pub(crate) recoveries: Cell<u32>,
+    pub(crate) commands_written: Cell<usize>,
     pub(crate) pending: PendingRing<PENDING_OPERATIONS>,
     pub(crate) deferred_call: DeferredCall,
     pub(crate) map_client: OptionalCell<&'a dyn MapClient>,
@@ -347,114 +344,6 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
         poll(|| !self.registers.cqcsr.is_set(cqcsr::busy))
     }
 
-    fn queue_memory(&self) -> *mut QueueMemory {
-        self.queues.as_ptr()
-    }
-
-    fn completion_address(&self) -> u64 {
-        // SAFETY: only computes an address inside `QueueMemory`.
-        unsafe { core::ptr::addr_of!((*self.queue_memory()).completion) as u64 }
-    }
-
-    /// The last sequence number the hardware has written.
-    pub(crate) fn completed(&self) -> u32 {
-        // SAFETY: the completion word is inside the driver's
-        // `QueueMemory`; the IOMMU writes it, so it is read volatile.
-        unsafe {
-            core::ptr::addr_of!((*self.queue_memory()).completion)
-                .cast::<u32>()
-                .read_volatile()
-        }
-    }
-
-    /// The newest sequence number handed to the hardware.
-    pub(crate) fn issued(&self) -> u32 {
-        self.issued.get()
-    }
-
-    /// Whether `count` commands plus a fence fit in the command queue.
-    pub(crate) fn has_room(&self, count: usize) -> bool {
-        let mask = COMMAND_QUEUE_ENTRIES as u32 - 1;
-        let used = self.tail.get().wrapping_sub(self.registers.cqh.get()) & mask;
-        (COMMAND_QUEUE_ENTRIES as u32 - 1 - used) as usize > count
-    }
-
-    /// Commands written so far (benchmarks).
-    pub fn commands_written(&self) -> usize {
-        self.commands_written.get()
-    }
-
-    fn command_words(&self, index: usize) -> *mut u32 {
-        let index = index % COMMAND_QUEUE_ENTRIES;
-        // SAFETY: `index` < COMMAND_QUEUE_ENTRIES, so the offset stays
-        // inside the command queue of `QueueMemory`.
-        unsafe {
-            core::ptr::addr_of_mut!((*self.queue_memory()).command_queue)
-                .cast::<u64>()
-                .add(2 * index)
-                .cast::<u32>()
-        }
-    }
-
-    fn write_command_at(&self, index: usize, command: &Command) {
-        let words = self.command_words(index);
-        for (i, doubleword) in command.0.iter().enumerate() {
-            // SAFETY: the four words of entry `index` are in the command
-            // queue, which only the driver writes (the IOMMU reads it).
-            unsafe {
-                words.add(2 * i).write_volatile(*doubleword as u32);
-                words
-                    .add(2 * i + 1)
-                    .write_volatile((*doubleword >> 32) as u32);
-            }
-        }
-    }
-
-    fn read_command(&self, index: usize) -> Command {
-        let words = self.command_words(index);
-        let mut command = Command([0; 2]);
-        for (i, doubleword) in command.0.iter_mut().enumerate() {
-            // SAFETY: as in `write_command_at`.
-            let (low, high) = unsafe {
-                (
-                    words.add(2 * i).read_volatile(),
-                    words.add(2 * i + 1).read_volatile(),
-                )
-            };
-            *doubleword = u64::from(low) | (u64::from(high) << 32);
-        }
-        command
-    }
-
-    fn write_command(&self, command: &Command) {
-        self.write_command_at(self.tail.get() as usize, command);
-        self.tail
-            .set((self.tail.get() + 1) & (COMMAND_QUEUE_ENTRIES as u32 - 1));
-        self.commands_written.set(self.commands_written.get() + 1);
-    }
-
-    fn write_fence(&self, sequence: u32) {
-        self.write_command(&Command::iofence_c(
-            self.completion_address(),
-            sequence,
-            true,
-        ));
-    }
-
-    /// Queues `commands` and an `IOFENCE.C`; returns the sequence number
-    /// its completion writes. The caller checked `has_room`.
-    pub(crate) fn submit(&self, commands: &[Command]) -> u32 {
-        let sequence = self.issued.get().wrapping_add(1);
-        for command in commands {
-            self.write_command(command);
-        }
-        self.write_fence(sequence);
-        self.issued.set(sequence);
-        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
-        self.registers.cqt.set(self.tail.get());
-        sequence
-    }
-
     /// Records an outstanding operation; if it is already complete (it
     /// needed no command), completion runs from a deferred call.
     pub(crate) fn start(&self, sequence: u32, operation: Operation) -> Result<(), ErrorCode> {
@@ -488,125 +377,6 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
             self.fault_client.map(|client| client.faults_lost());
         }
         self.complete_operations();
-    }
-
-    fn service_command_queue(&self) {
-        if self.state.get() != State::Running {
-            return;
-        }
-        let csr = self.registers.cqcsr.extract();
-        if csr.is_set(cqcsr::cmd_ill) || csr.is_set(cqcsr::cmd_to) || csr.is_set(cqcsr::cqmf) {
-            self.recover_command_queue(csr.is_set(cqcsr::cmd_ill));
-        } else if csr.is_set(cqcsr::fence_w_ip) {
-            self.registers
-                .cqcsr
-                .write(cqcsr::cqen::SET + cqcsr::cie::SET + cqcsr::fence_w_ip::SET);
-        }
-    }
-
-    /// Recovers from `cmd_ill`, `cmd_to` or `cqmf` (spec 5.15). The queue
-    /// stopped with `cqh` at the failing command and every later command
-    /// still queued. An illegal command is replaced by the broadest legal
-    /// command of its kind (an invalidation of everything, or a fence
-    /// without a completion write), so nothing it was meant to invalidate
-    /// stays cached; then the error bits are cleared and the IOMMU resumes
-    /// at `cqh`, re-executing a command that timed out or faulted. The
-    /// fences already queued complete the outstanding operations. After
-    /// `MAX_RECOVERIES` failures without progress, the instance fails:
-    /// outstanding operations complete with `FAIL`, new ones get `OFF`.
-    fn recover_command_queue(&self, illegal: bool) {
-        let attempts = self.recoveries.get() + 1;
-        self.recoveries.set(attempts);
-        if attempts > MAX_RECOVERIES {
-            return self.fail();
-        }
-        if illegal {
-            let head = self.registers.cqh.get() as usize;
-            let failed = self.read_command(head);
-            self.write_command_at(head, &failed.broadened());
-        }
-        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
-        self.registers.cqcsr.write(
-            cqcsr::cqen::SET
-                + cqcsr::cie::SET
-                + cqcsr::cmd_ill::SET
-                + cqcsr::cmd_to::SET
-                + cqcsr::cqmf::SET
-                + cqcsr::fence_w_ip::SET,
-        );
-    }
-
-    /// Gives up on the command queue: turns it off, which also silences
-    /// its interrupt. Faults are still reported.
-    fn fail(&self) {
-        self.state.set(State::Failed);
-        self.registers
-            .cqcsr
-            .write(cqcsr::cqen::CLEAR + cqcsr::cie::CLEAR);
-        self.deferred_call.set();
-    }
-
-    /// Clears `fqof` and `fqmf` (spec 5.16: no record is written while
-    /// either is set); returns whether records were lost.
-    fn clear_fault_queue_errors(&self) -> bool {
-        let csr = self.registers.fqcsr.extract();
-        let lost = csr.is_set(fqcsr::fqof) || csr.is_set(fqcsr::fqmf);
-        if lost {
-            self.registers
-                .fqcsr
-                .write(fqcsr::fqen::SET + fqcsr::fie::SET + fqcsr::fqof::SET + fqcsr::fqmf::SET);
-        }
-        lost
-    }
-
-    /// Reports every fault record in the queue (spec 3.2), at most one
-    /// queue's worth per call.
-    fn drain_faults(&self) {
-        let mask = FAULT_QUEUE_ENTRIES as u32 - 1;
-        for _ in 0..FAULT_QUEUE_ENTRIES {
-            let head = self.registers.fqh.get() & mask;
-            if head == self.registers.fqt.get() & mask {
-                break;
-            }
-            let record = self.read_fault_record(head as usize);
-            self.registers.fqh.set((head + 1) & mask);
-            self.report(record);
-        }
-    }
-
-    fn read_fault_record(&self, index: usize) -> FaultRecord {
-        let mut words = [0u64; 4];
-        // SAFETY: `index` < FAULT_QUEUE_ENTRIES, so the record is inside
-        // the fault queue of `QueueMemory`; the IOMMU wrote it before
-        // advancing `fqt`, and it is read volatile.
-        unsafe {
-            let record = core::ptr::addr_of!((*self.queue_memory()).fault_queue)
-                .cast::<u64>()
-                .add(4 * index)
-                .cast::<u32>();
-            for (i, word) in words.iter_mut().enumerate() {
-                let low = record.add(2 * i).read_volatile();
-                let high = record.add(2 * i + 1).read_volatile();
-                *word = u64::from(low) | (u64::from(high) << 32);
-            }
-        }
-        FaultRecord::decode(words)
-    }
-
-    fn report(&self, record: FaultRecord) {
-        let context = self
-            .device_ids
-            .iter()
-            .position(|&id| id == record.device_id)
-            .map(ContextId);
-        let fault = Fault {
-            context,
-            cause: record.fault_cause(),
-            raw_cause: record.cause,
-            iova: record.iotval,
-            access: record.access(),
-        };
-        self.fault_client.map(|client| client.fault(fault));
     }
 
     /// Completes, in order, every outstanding operation the hardware has

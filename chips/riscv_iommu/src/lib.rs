@@ -16,6 +16,7 @@ mod hil;
 pub mod iommu;
 pub mod pending;
 pub mod pool;
+mod queues;
 pub mod registers;
 pub mod sv39;
 
