@@ -16,3 +16,7 @@
 pub mod alarm;
 pub mod console;
 pub mod driver;
+pub mod low_level_debug;
+
+#[cfg(test)]
+mod test_fakes;
