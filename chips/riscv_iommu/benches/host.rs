@@ -41,7 +41,7 @@ fn page_table_row(pages: usize, phys: usize) {
     let unmap_stores = pool.entry_stores() - map_stores;
     println!(
         "{pages:>6} {:>10} {:>14.2} {:>16.2} {tables:>7}",
-        if phys % SUPERPAGE == 0 {
+        if phys.is_multiple_of(SUPERPAGE) {
             "2 MiB"
         } else {
             "4 KiB"
