@@ -155,7 +155,7 @@ impl ContextSlot {
         if directory.extended {
             pool.install(self.table, self.first_word + FIELD_MSIPTP, 0);
         }
-        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        crate::barrier::io_fence();
         // tc: V only; SXL = 0 (Sv39 is valid whatever fctl.GXL is).
         pool.install(self.table, self.first_word + FIELD_TC, TC_V);
     }
@@ -164,7 +164,7 @@ impl ContextSlot {
     /// 258 ("DDT entry not valid"); there is no bypass.
     pub fn write_blocking(&self, pool: &PagePool) {
         pool.clear(self.table, self.first_word + FIELD_TC);
-        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        crate::barrier::io_fence();
     }
 
     /// The context's `tc` doubleword (for tests).

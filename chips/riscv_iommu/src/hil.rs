@@ -145,7 +145,7 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> Map<'a>
         self.room(0)?;
         sv39::map(&self.tables, root, iova, phys, len, permissions)?;
         // Order the entry stores before whatever starts the device.
-        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        crate::barrier::io_fence();
         self.start(self.issued(), Operation::Map { domain, iova, len })
     }
 

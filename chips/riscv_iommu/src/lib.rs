@@ -10,6 +10,7 @@
 
 #![no_std]
 
+mod barrier;
 pub mod commands;
 pub mod device_context;
 mod hil;

@@ -123,7 +123,7 @@ impl<const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'_, CONTEXTS, DOMAI
         }
         self.write_fence(sequence);
         self.issued.set(sequence);
-        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        crate::barrier::io_fence();
         self.registers.cqt.set(self.tail.get());
         sequence
     }
@@ -163,7 +163,7 @@ impl<const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'_, CONTEXTS, DOMAI
             let failed = self.read_command(head);
             self.write_command_at(head, &failed.broadened());
         }
-        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        crate::barrier::io_fence();
         self.registers.cqcsr.write(
             cqcsr::cqen::SET
                 + cqcsr::cie::SET
