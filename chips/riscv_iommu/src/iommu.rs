@@ -180,7 +180,7 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
     /// wired interrupts, then sets `ddtp`. Translation is never Bare.
     ///
     /// Errors: `ALREADY` (initialized), `NOSUPPORT` (not version 1.x, no
-    /// Sv39, or no wired interrupts), `INVAL` (a device id beyond 24 bits),
+    /// Sv39, no wired interrupts, or the directory mode refused), `INVAL` (a device id beyond 24 bits),
     /// `NOMEM` (directory pages), `FAIL` (the hardware stayed busy).
     pub fn init(&self) -> Result<(), ErrorCode> {
         if self.state.get() != State::Off {
@@ -270,7 +270,13 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
         self.registers
             .ddtp
             .write(ddtp::iommu_mode.val(mode) + ddtp::PPN.val(low));
-        poll(|| !self.registers.ddtp.is_set(ddtp::busy))
+        poll(|| !self.registers.ddtp.is_set(ddtp::busy))?;
+        // An IOMMU may refuse a mode (unsupported levels, or a transition
+        // the spec does not allow): it then keeps the old one.
+        if self.registers.ddtp.read(ddtp::iommu_mode) != mode {
+            return Err(ErrorCode::NOSUPPORT);
+        }
+        Ok(())
     }
 
     /// Writes `cqb` while the command queue is off.
