@@ -17,6 +17,7 @@ pub mod alarm;
 pub mod console;
 pub mod driver;
 pub mod low_level_debug;
+pub mod virtual_uart;
 
 #[cfg(test)]
 mod test_fakes;
