@@ -1,7 +1,47 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! The IOMMU system call driver.
+//! IOMMU system call drivers: domains and contexts for untrusted processes.
+//!
+//! Two capsules live here:
+//!
+//! - [`driver::IommuDriver`] (driver number 0x10003, see
+//!   `doc/syscalls/10003_iommu.md`) shares the translation contexts and the
+//!   page-table pools of one or more IOMMU instances (`kernel::hil::iommu`)
+//!   among processes: a process acquires contexts the board's
+//!   [`policy::ContextPolicy`] allows it, creates domains within its
+//!   [`policy::Quotas`], maps pages of buffers it allowed to this driver,
+//!   and attaches its contexts to its domains. It is also the
+//!   `ProcessMemoryObserver` that takes every mapping back before a
+//!   process's memory changes hands (`doc/process-memory-revocation.md`).
+//! - [`dma::DmaDriver`] (driver number 0x10004, see
+//!   `doc/syscalls/10004_dma.md`) lets the owner of a device's context
+//!   start copies between the device and an IOVA. It checks no address:
+//!   confinement is the IOMMU's job.
+//!
+//! Everything process-supplied is checked once, at the boundary, into a
+//! validated type ([`handles`], [`args`]); all state is in statically sized
+//! tables ([`table`]) and in each process's grant.
 
 #![no_std]
 #![forbid(unsafe_code)]
+
+pub mod args;
+pub mod dma;
+pub mod driver;
+pub mod handles;
+pub mod ownership;
+pub mod policy;
+pub mod port;
+pub mod table;
+
+mod context_ops;
+mod domain_ops;
+mod faults;
+mod revocation;
+
+pub use driver::{DRIVER_NUM, IommuDriver, IommuGrant};
+pub use ownership::ContextOwnership;
+pub use policy::{ContextPolicy, Quotas};
+pub use port::InstancePort;
+pub use table::{IommuStorage, Tables};

@@ -4,6 +4,7 @@
 //! Hardware interface layers (HILs): the traits chips implement and capsules
 //! use. `uart` and `time` follow Tock's; `iommu` is this project's.
 
+pub mod dma_device;
 pub mod iommu;
 pub mod time;
 pub mod uart;

@@ -1,0 +1,230 @@
+// Licensed under the Apache License, Version 2.0 or the MIT License.
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+
+//! The DMA system call driver (0x10004): device copies for the owner of the
+//! device's IOMMU context.
+//!
+//! Each DMA-capable device (`kernel::hil::dma_device`, e.g. QEMU's `edu`)
+//! sits behind one context of an IOMMU instance. A process that acquired
+//! that context through the IOMMU driver (0x10003) may start a copy between
+//! the device's buffer and an IOVA; it gets a `DONE` upcall when the device
+//! finishes. This capsule checks *no* address: whatever the IOVA, the
+//! device reaches only what the context's domain maps, and a context with
+//! no domain blocks. Accesses the IOMMU refuses are reported to the owner
+//! as IOMMU faults (0x10003 upcall `FAULT`), not here.
+//!
+//! While a copy is in flight the context is held (`ContextOwnership`), so
+//! it cannot pass to another process whose domain the copy would then
+//! reach. ABI: `doc/syscalls/10004_dma.md`.
+
+use kernel::grant::{AllowRoCount, AllowRwCount, Grant, UpcallCount};
+use kernel::hil::dma_device::{Direction, DmaDevice, DmaDeviceClient};
+use kernel::syscall::{CommandReturn, SyscallDriver};
+use kernel::utilities::cells::OptionalCell;
+use kernel::{ErrorCode, ProcessId};
+
+use crate::ownership::ContextOwnership;
+
+/// Driver number of the DMA system call driver.
+pub const DRIVER_NUM: usize = 0x10004;
+
+/// Upcall numbers.
+pub mod upcall {
+    /// A copy ended. Arguments: (status: 0 or an `ErrorCode`, direction,
+    /// length).
+    pub const DONE: usize = 0;
+    pub const COUNT: u8 = 1;
+}
+
+/// Read-only allows: none (the device reaches memory through the IOMMU).
+pub mod ro_allow {
+    pub const COUNT: u8 = 0;
+}
+
+/// Read-write allows: none.
+pub mod rw_allow {
+    pub const COUNT: u8 = 0;
+}
+
+/// Command numbers.
+pub mod command {
+    pub const EXISTS: usize = 0;
+    /// Number of devices.
+    pub const INFO: usize = 1;
+    /// (instance, context, buffer length) of device r2.
+    pub const DEVICE_INFO: usize = 2;
+    /// Start a copy: r2 = device | direction << 8 | length << 16, r3 = IOVA.
+    pub const START: usize = 3;
+}
+
+/// Direction values of `START`.
+pub mod direction {
+    /// Device buffer to memory (the device writes memory).
+    pub const DEVICE_TO_MEMORY: usize = 0;
+    /// Memory to device buffer (the device reads memory).
+    pub const MEMORY_TO_DEVICE: usize = 1;
+}
+
+/// The DMA driver's grant: one upcall, no allows, no data.
+pub type DmaGrant = Grant<
+    (),
+    UpcallCount<{ upcall::COUNT }>,
+    AllowRoCount<{ ro_allow::COUNT }>,
+    AllowRwCount<{ rw_allow::COUNT }>,
+>;
+
+/// One device, the IOMMU context it sits behind, and its client.
+pub struct DmaPort<'a> {
+    device: &'a dyn DmaDevice<'a>,
+    instance: usize,
+    context: usize,
+    driver: OptionalCell<&'a DmaDriver<'a>>,
+    /// The process whose copy is in flight.
+    started_by: OptionalCell<ProcessId>,
+}
+
+impl<'a> DmaPort<'a> {
+    /// `device`, which the board wired behind `context` of IOMMU instance
+    /// `instance`.
+    pub const fn new(device: &'a dyn DmaDevice<'a>, instance: usize, context: usize) -> Self {
+        DmaPort {
+            device,
+            instance,
+            context,
+            driver: OptionalCell::empty(),
+            started_by: OptionalCell::empty(),
+        }
+    }
+}
+
+impl DmaDeviceClient for DmaPort<'_> {
+    fn transfer_done(
+        &self,
+        direction: Direction,
+        _device_offset: usize,
+        _iova: usize,
+        len: usize,
+        result: Result<(), ErrorCode>,
+    ) {
+        self.driver
+            .map(|d| d.transfer_done(self, direction, len, result));
+    }
+}
+
+/// The DMA system call driver.
+pub struct DmaDriver<'a> {
+    apps: DmaGrant,
+    ports: &'a [DmaPort<'a>],
+    ownership: &'a dyn ContextOwnership,
+}
+
+impl<'a> DmaDriver<'a> {
+    pub fn new(
+        apps: DmaGrant,
+        ports: &'a [DmaPort<'a>],
+        ownership: &'a dyn ContextOwnership,
+    ) -> Self {
+        DmaDriver {
+            apps,
+            ports,
+            ownership,
+        }
+    }
+
+    /// Registers the driver as every device's client.
+    pub fn setup(&'a self) {
+        for port in self.ports {
+            port.driver.set(self);
+            port.device.set_client(port);
+        }
+    }
+
+    fn start(&self, process: ProcessId, r2: usize, iova: usize) -> Result<(), ErrorCode> {
+        if r2 > u32::MAX as usize {
+            return Err(ErrorCode::INVAL);
+        }
+        let port = self.ports.get(r2 & 0xff).ok_or(ErrorCode::INVAL)?;
+        let direction = match (r2 >> 8) & 0xff {
+            direction::DEVICE_TO_MEMORY => Direction::DeviceToMemory,
+            direction::MEMORY_TO_DEVICE => Direction::MemoryToDevice,
+            _ => return Err(ErrorCode::INVAL),
+        };
+        let len = r2 >> 16;
+        if len == 0 {
+            return Err(ErrorCode::INVAL);
+        }
+        if !self
+            .ownership
+            .is_owner(process, port.instance, port.context)
+        {
+            return Err(ErrorCode::RESERVE);
+        }
+        if port.started_by.is_some() {
+            return Err(ErrorCode::BUSY);
+        }
+        self.ownership.hold(port.instance, port.context)?;
+        port.started_by.set(process);
+        let started = port.device.start(direction, 0, iova, len);
+        if started.is_err() {
+            port.started_by.clear();
+            self.ownership.unhold(port.instance, port.context);
+        }
+        started
+    }
+
+    fn transfer_done(
+        &self,
+        port: &DmaPort<'_>,
+        direction: Direction,
+        len: usize,
+        result: Result<(), ErrorCode>,
+    ) {
+        self.ownership.unhold(port.instance, port.context);
+        let Some(process) = port.started_by.take() else {
+            return;
+        };
+        let direction = match direction {
+            Direction::DeviceToMemory => direction::DEVICE_TO_MEMORY,
+            Direction::MemoryToDevice => direction::MEMORY_TO_DEVICE,
+        };
+        let status = kernel::errorcode::into_statuscode(result);
+        // The process may have ended meanwhile: then there is no one to tell.
+        let _ = self.apps.enter(process, |_, kd| {
+            kd.schedule_upcall(upcall::DONE, (status, direction, len))
+        });
+    }
+}
+
+impl SyscallDriver for DmaDriver<'_> {
+    fn command(
+        &self,
+        command_num: usize,
+        r2: usize,
+        r3: usize,
+        process: ProcessId,
+    ) -> CommandReturn {
+        match command_num {
+            command::EXISTS => CommandReturn::success(),
+            command::INFO => CommandReturn::success_u32(self.ports.len() as u32),
+            command::DEVICE_INFO => match self.ports.get(r2) {
+                Some(p) => CommandReturn::success_u32_u32_u32(
+                    p.instance as u32,
+                    p.context as u32,
+                    p.device.buffer_len().min(u32::MAX as usize) as u32,
+                ),
+                None => CommandReturn::failure(ErrorCode::INVAL),
+            },
+            command::START => {
+                if let Err(e) = self.apps.enter(process, |_, _| ()) {
+                    return CommandReturn::failure(e.into());
+                }
+                self.start(process, r2, r3).into()
+            }
+            _ => CommandReturn::failure(ErrorCode::NOSUPPORT),
+        }
+    }
+
+    fn allocate_grant(&self, process: ProcessId) -> Result<(), kernel::process::Error> {
+        self.apps.enter(process, |_, _| ())
+    }
+}

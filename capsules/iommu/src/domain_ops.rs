@@ -1,0 +1,262 @@
+// Licensed under the Apache License, Version 2.0 or the MIT License.
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+
+//! Domain commands: create, destroy, map, unmap, translate, and the
+//! completion of map and unmap.
+//!
+//! Invariants kept here (`../../shared/DESIGN.md` section 4):
+//! - I2: a map takes its physical pages only from a buffer the calling
+//!   process allowed to this driver, whole pages inside it, and a
+//!   read-only allow gives a device-read-only mapping. The kernel checked
+//!   the buffer to be the process's own memory when it was allowed, and
+//!   the allow high-water mark keeps it the process's until the process
+//!   instance ends (`doc/process-memory-revocation.md`).
+//! - I3: domains are named by handles checked against the caller.
+//! - I5: domains and page-table pages are charged to their owner and
+//!   bounded by its `Quotas`; the pools are the board's static ones.
+//! - I7: nothing is changed unless the HIL accepted the operation.
+
+use kernel::hil::iommu::{DomainId, Permissions};
+use kernel::processbuffer::ReadableProcessBuffer;
+use kernel::{ErrorCode, ProcessId};
+
+use crate::args::{AllowKind, MapSource, PageRange, pages_in_buffer};
+use crate::driver::{IommuDriver, command, ro_allow, rw_allow, upcall};
+use crate::table::{DomainEntry, DomainOp, FREE};
+
+/// `TRANSLATE` flags: the mapping's permissions and page size.
+pub mod translate_flags {
+    pub const READ: u32 = 1 << 0;
+    pub const WRITE: u32 = 1 << 1;
+    pub const EXECUTE: u32 = 1 << 2;
+    /// log2 of the page size is in bits 8..15.
+    pub const PAGE_SHIFT_SHIFT: u32 = 8;
+}
+
+impl IommuDriver<'_> {
+    /// `CREATE_DOMAIN` on `instance`: returns the domain handle.
+    pub(crate) fn create_domain(
+        &self,
+        process: ProcessId,
+        instance: usize,
+    ) -> Result<u32, ErrorCode> {
+        let port = self.port(instance).ok_or(ErrorCode::INVAL)?;
+        let quotas = self.policy.quotas(process);
+        let (_, domains, pages) = self.tables.usage(process.id());
+        if domains >= quotas.domains || pages >= quotas.pages {
+            return Err(ErrorCode::NOMEM);
+        }
+        let slot = self
+            .tables
+            .domains
+            .iter()
+            .position(|s| s.0.get().owner == FREE)
+            .ok_or(ErrorCode::NOMEM)?;
+        let before = port.iommu.free_pages();
+        let domain = port.iommu.create_domain()?;
+        let Ok(hw) = u16::try_from(domain.0) else {
+            // Cannot be recorded: undo rather than leak it.
+            let _ = port.iommu.destroy_domain(domain);
+            return Err(ErrorCode::NOMEM);
+        };
+        let charged = before.saturating_sub(port.iommu.free_pages());
+        let generation = self.tables.domain_entry(slot).generation;
+        self.tables.set_domain(
+            slot,
+            DomainEntry {
+                owner: process.id(),
+                generation,
+                instance: instance as u8,
+                domain: hw,
+                pages: charged.min(usize::from(u16::MAX)) as u16,
+                op: DomainOp::Idle,
+                revoking: false,
+            },
+        );
+        Ok(self.tables.domain_entry(slot).handle(slot).to_register())
+    }
+
+    /// `DESTROY_DOMAIN`: only a domain no context uses and with nothing in
+    /// flight.
+    pub(crate) fn destroy_domain(
+        &self,
+        process: ProcessId,
+        handle: usize,
+    ) -> Result<(), ErrorCode> {
+        let domain = self
+            .tables
+            .domain(process, handle)
+            .ok_or(ErrorCode::INVAL)?;
+        let d = self.tables.domain_entry(domain.index());
+        if d.op != DomainOp::Idle || self.tables.domain_in_use(domain.index()) {
+            return Err(ErrorCode::BUSY);
+        }
+        let port = self.port(usize::from(d.instance)).ok_or(ErrorCode::FAIL)?;
+        port.iommu.destroy_domain(DomainId(usize::from(d.domain)))?;
+        self.tables.update_domain(domain.index(), |e| e.free());
+        Ok(())
+    }
+
+    /// The allowed buffer `(address, length)` of `slot` of `kind`.
+    fn allowed_buffer(
+        &self,
+        process: ProcessId,
+        kind: AllowKind,
+        slot: usize,
+    ) -> Result<(usize, usize), ErrorCode> {
+        let (count, writable) = match kind {
+            AllowKind::ReadWrite => (rw_allow::COUNT, true),
+            AllowKind::ReadOnly => (ro_allow::COUNT, false),
+        };
+        if slot >= usize::from(count) {
+            return Err(ErrorCode::INVAL);
+        }
+        self.apps
+            .enter(process, |_, kd| {
+                if writable {
+                    kd.get_readwrite_processbuffer(slot)
+                        .map(|b| (b.ptr() as usize, b.len()))
+                } else {
+                    kd.get_readonly_processbuffer(slot)
+                        .map(|b| (b.ptr() as usize, b.len()))
+                }
+            })
+            .and_then(|r| r)
+            .map_err(ErrorCode::from)
+    }
+
+    /// `MAP`: maps whole pages of an allowed buffer at a chosen IOVA.
+    pub(crate) fn map(&self, process: ProcessId, r2: usize, r3: usize) -> Result<(), ErrorCode> {
+        let source = MapSource::from_register(r2).ok_or(ErrorCode::INVAL)?;
+        let domain = self
+            .tables
+            .domain(process, source.domain.to_register() as usize)
+            .ok_or(ErrorCode::INVAL)?;
+        let d = self.tables.domain_entry(domain.index());
+        let port = self.port(usize::from(d.instance)).ok_or(ErrorCode::FAIL)?;
+        let shift = port.page_shift();
+        let range = PageRange::from_register(r3).ok_or(ErrorCode::INVAL)?;
+        let (iova, len) = range
+            .in_bytes(shift, port.iommu.iova_bits())
+            .ok_or(ErrorCode::INVAL)?;
+        let (buffer, buffer_len) = self.allowed_buffer(process, source.kind, source.slot)?;
+        let (phys, _) =
+            pages_in_buffer(buffer, buffer_len, shift, source.page_offset, range.pages())
+                .ok_or(ErrorCode::INVAL)?;
+        if d.op != DomainOp::Idle {
+            return Err(ErrorCode::BUSY);
+        }
+        let (_, _, pages) = self.tables.usage(process.id());
+        if pages >= self.policy.quotas(process).pages {
+            return Err(ErrorCode::NOMEM);
+        }
+        let permissions = match source.kind {
+            AllowKind::ReadWrite => Permissions::READ_WRITE,
+            AllowKind::ReadOnly => Permissions::READ,
+        };
+        self.tables
+            .update_domain(domain.index(), |e| e.op = DomainOp::Mapping);
+        let before = port.iommu.free_pages();
+        let started = port.iommu.map(
+            DomainId(usize::from(d.domain)),
+            iova,
+            phys,
+            len,
+            permissions,
+        );
+        let taken = before.saturating_sub(port.iommu.free_pages());
+        self.tables.update_domain(domain.index(), |e| {
+            e.pages = (usize::from(e.pages) + taken).min(usize::from(u16::MAX)) as u16;
+            if started.is_err() && e.op == DomainOp::Mapping {
+                e.op = DomainOp::Idle;
+            }
+        });
+        started
+    }
+
+    /// `UNMAP`: done (and every device cut off) when `DONE` arrives.
+    pub(crate) fn unmap(&self, process: ProcessId, r2: usize, r3: usize) -> Result<(), ErrorCode> {
+        let domain = self.tables.domain(process, r2).ok_or(ErrorCode::INVAL)?;
+        let d = self.tables.domain_entry(domain.index());
+        let port = self.port(usize::from(d.instance)).ok_or(ErrorCode::FAIL)?;
+        let range = PageRange::from_register(r3).ok_or(ErrorCode::INVAL)?;
+        let (iova, len) = range
+            .in_bytes(port.page_shift(), port.iommu.iova_bits())
+            .ok_or(ErrorCode::INVAL)?;
+        if d.op != DomainOp::Idle {
+            return Err(ErrorCode::BUSY);
+        }
+        self.tables
+            .update_domain(domain.index(), |e| e.op = DomainOp::Unmapping);
+        let before = port.iommu.free_pages();
+        let started = port.iommu.unmap(DomainId(usize::from(d.domain)), iova, len);
+        let returned = port.iommu.free_pages().saturating_sub(before);
+        self.tables.update_domain(domain.index(), |e| {
+            e.pages = e
+                .pages
+                .saturating_sub(returned.min(usize::from(u16::MAX)) as u16);
+            if started.is_err() && e.op == DomainOp::Unmapping {
+                e.op = DomainOp::Idle;
+            }
+        });
+        started
+    }
+
+    /// `TRANSLATE`: `(flags, physical address)`, or `(0, 0)` if unmapped.
+    pub(crate) fn translate(
+        &self,
+        process: ProcessId,
+        r2: usize,
+        iova: usize,
+    ) -> Result<(u32, u64), ErrorCode> {
+        let domain = self.tables.domain(process, r2).ok_or(ErrorCode::INVAL)?;
+        let d = self.tables.domain_entry(domain.index());
+        let port = self.port(usize::from(d.instance)).ok_or(ErrorCode::FAIL)?;
+        let bits = port.iommu.iova_bits();
+        if bits < usize::BITS && iova >> bits != 0 {
+            return Err(ErrorCode::INVAL);
+        }
+        let Some(t) = port
+            .iommu
+            .translate(DomainId(usize::from(d.domain)), iova)?
+        else {
+            return Ok((0, 0));
+        };
+        let mut flags = (t.page_size.trailing_zeros() & 0xff) << translate_flags::PAGE_SHIFT_SHIFT;
+        if t.permissions.read {
+            flags |= translate_flags::READ;
+        }
+        if t.permissions.write {
+            flags |= translate_flags::WRITE;
+        }
+        if t.permissions.execute {
+            flags |= translate_flags::EXECUTE;
+        }
+        Ok((flags, t.phys as u64))
+    }
+
+    /// `map_done` or `unmap_done` of `domain` on `instance`.
+    pub(crate) fn domain_op_done(
+        &self,
+        instance: usize,
+        domain: DomainId,
+        result: Result<(), ErrorCode>,
+    ) {
+        let Some(slot) = self.tables.find_domain(instance, domain.0) else {
+            return;
+        };
+        let entry = self.tables.domain_entry(slot);
+        let command = match entry.op {
+            DomainOp::Idle => return,
+            DomainOp::Mapping => command::MAP,
+            DomainOp::Unmapping => command::UNMAP,
+        };
+        self.tables.update_domain(slot, |e| e.op = DomainOp::Idle);
+        if !entry.revoking {
+            let status = kernel::errorcode::into_statuscode(result);
+            let handle = entry.handle(slot).to_register() as usize;
+            self.notify(entry.owner, upcall::DONE, (status, command, handle));
+        }
+        self.advance_revocations();
+    }
+}
