@@ -110,6 +110,16 @@ struct Write {
     ticket: u64,
 }
 
+/// What `transmit_chunk` did.
+enum Chunk {
+    /// A transmit is in progress.
+    Started,
+    /// The write could not go on and was completed.
+    Completed,
+    /// Nothing changed (no transmit buffer, or no write to serve).
+    Stuck,
+}
+
 /// Per-process console state, in the process's grant.
 #[derive(Default)]
 pub struct App {
@@ -204,14 +214,16 @@ impl<'a> Console<'a> {
     /// Starts the next chunk of the oldest outstanding write, unless a
     /// transmit is in progress. Writes that cannot go on (their buffer
     /// shrank, or the UART refused) are completed and the next one is tried;
-    /// each attempt completes one write, so this ends.
+    /// each such attempt completes one write, and anything else stops the
+    /// loop, so this ends.
     fn transmit_next(&self) {
         while self.tx_in_progress.is_none() {
             let Some(processid) = self.oldest_write() else {
                 return;
             };
-            if self.transmit_chunk(processid) {
-                return;
+            match self.transmit_chunk(processid) {
+                Chunk::Completed => continue,
+                Chunk::Started | Chunk::Stuck => return,
             }
         }
     }
@@ -221,7 +233,9 @@ impl<'a> Console<'a> {
         let mut oldest: Option<(u64, ProcessId)> = None;
         for process_grant in self.apps.iter() {
             let processid = process_grant.processid();
-            let ticket = process_grant.enter(|app, _| app.write.map(|w| w.ticket));
+            let ticket = process_grant
+                .try_enter(|app, _| app.write.map(|w| w.ticket))
+                .flatten();
             if let Some(ticket) = ticket
                 && oldest.is_none_or(|(t, _)| ticket < t)
             {
@@ -232,15 +246,13 @@ impl<'a> Console<'a> {
     }
 
     /// Copies the next chunk of `processid`'s write into the transmit buffer
-    /// and starts the UART. Returns true if a transmit is now in progress.
-    fn transmit_chunk(&self, processid: ProcessId) -> bool {
+    /// and starts the UART.
+    fn transmit_chunk(&self, processid: ProcessId) -> Chunk {
         let Some(buffer) = self.tx_buffer.take() else {
-            return false;
+            return Chunk::Stuck;
         };
         let copied = self.apps.enter(processid, |app, kernel_data| {
-            let Some(write) = app.write.as_mut() else {
-                return 0;
-            };
+            let write = app.write.as_mut()?;
             let count = kernel_data
                 .get_readonly_processbuffer(ro_allow::WRITE)
                 .and_then(|shared| {
@@ -264,17 +276,24 @@ impl<'a> Console<'a> {
             } else {
                 write.in_flight = count;
             }
-            count
+            Some(count)
         });
-        let count = copied.unwrap_or(0);
-        if count == 0 {
-            self.tx_buffer.replace(buffer);
-            return false;
-        }
+        let count = match copied {
+            Ok(Some(count)) if count > 0 => count,
+            Ok(Some(_)) => {
+                self.tx_buffer.replace(buffer);
+                return Chunk::Completed;
+            }
+            // No write, or the grant cannot be entered: nothing changed.
+            Ok(None) | Err(_) => {
+                self.tx_buffer.replace(buffer);
+                return Chunk::Stuck;
+            }
+        };
         match self.uart.transmit_buffer(buffer, count) {
             Ok(()) => {
                 self.tx_in_progress.set(processid);
-                true
+                Chunk::Started
             }
             Err((_, buffer)) => {
                 self.tx_buffer.replace(buffer);
@@ -286,7 +305,7 @@ impl<'a> Console<'a> {
                     }
                     Self::finish_write(app, kernel_data);
                 });
-                false
+                Chunk::Completed
             }
         }
     }
