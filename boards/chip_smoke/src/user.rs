@@ -93,6 +93,20 @@ user_csr:
     unimp
 
     .balign 4
+    .globl user_null_loop
+user_null_loop:
+    mv   s0, a0
+1:  li   a0, 1
+    li   a1, 0
+    li   a4, 2
+    ecall
+    addi s0, s0, -1
+    bnez s0, 1b
+    li   a4, 0x77
+    ecall
+    unimp
+
+    .balign 4
     .globl user_spin
 user_spin:
 1:  addi a0, a0, -1
@@ -111,6 +125,7 @@ unsafe extern "C" {
     fn user_jump();
     fn user_csr();
     fn user_spin();
+    fn user_null_loop();
     static _suser_text: u8;
     static _euser_text: u8;
     static _suser_ram: u8;
@@ -417,6 +432,44 @@ pub fn run(
     }
     print(format_args!(
         "chip_smoke: user: spinning process preempted by the 1 ms slice after {first} iterations, resumed, then by the 30 ms alarm after {second}\n"
+    ));
+
+    // ---------- Cost of a system-call round trip (benchmark, not a test) ----------
+    // QEMU counts instructions in minstret only with `-icount` (e.g.
+    // `-icount shift=3`); otherwise minstret follows the host's cycle counter.
+    const ROUND_TRIPS: u32 = 100;
+    let mut reason = process.start(user_null_loop, [ROUND_TRIPS, 0, 0, 0]);
+    let before = rv32::csr::minstret();
+    let mut calls = 0;
+    while let ContextSwitchReason::SyscallFired {
+        class: CLASS_COMMAND,
+        ..
+    } = reason
+    {
+        calls += 1;
+        if calls > ROUND_TRIPS {
+            break;
+        }
+        process
+            .boundary
+            .set_syscall_return(&mut process.state, [128, 0, 0, 0]);
+        reason = process.resume();
+    }
+    let instructions = rv32::csr::minstret() - before;
+    if calls != ROUND_TRIPS
+        || !matches!(
+            reason,
+            ContextSwitchReason::SyscallFired {
+                class: CLASS_REACHED,
+                ..
+            }
+        )
+    {
+        unexpected("null system calls", reason, 51);
+    }
+    print(format_args!(
+        "chip_smoke: user: {} minstret per ecall round trip (PMP write, switch, decode, return; instructions only with -icount)\n",
+        instructions / u64::from(ROUND_TRIPS)
     ));
 
     // ---------- A moved break moves the region ----------
