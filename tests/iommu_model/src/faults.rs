@@ -9,7 +9,7 @@
 //! software clears it; a memory fault writing a record sets `fqmf`
 //! (5.16). Causes are those of table 11.
 
-use crate::registers::{FQCSR_FQMF, FQCSR_FQOF, FQH, FQT};
+use crate::registers::{FQCSR_FQMF, FQCSR_FQOF, FQH, FQT, IPSR_FIP, QUEUE_INTERRUPT_ENABLE};
 use crate::{Access, Model};
 
 /// Read access fault (reading memory through a valid translation failed).
@@ -63,5 +63,8 @@ impl Model {
         }
         self.registers.write32(FQT, (tail + 1) & self.fq.mask);
         self.stats.fault_records += 1;
+        if self.fqcsr.value & QUEUE_INTERRUPT_ENABLE != 0 {
+            self.ipsr |= IPSR_FIP;
+        }
     }
 }

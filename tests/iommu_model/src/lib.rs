@@ -20,14 +20,16 @@
 //! cache and an IOTLB tagged by PSCID that keep stale entries until
 //! invalidated (`translate`), and the fault queue with overflow (`faults`).
 //!
-//! Differences from the spec, on purpose: `ipsr` is level-sensitive (it
-//! is recomputed from the queue states, so writes to it are ignored), and
-//! registers change only when the test calls the model.
+//! Differences from the spec, on purpose: registers change only when the
+//! test calls the model, `busy` bits never read 1, and `ipsr` carries a
+//! custom marker bit so that every driver write to it is seen.
 
 mod commands;
 mod faults;
 mod memory;
 mod registers;
+#[cfg(test)]
+mod tests;
 mod translate;
 
 pub use crate::memory::Ram;
@@ -103,6 +105,8 @@ pub struct Model {
     fq: registers::QueueState,
     cqcsr: registers::Csr,
     fqcsr: registers::Csr,
+    ipsr: u32,
+    ipsr_written: u32,
     device_contexts: HashMap<u32, DeviceContext>,
     iotlb: HashMap<(u32, u64), TlbEntry>,
     injected: Option<CommandError>,
@@ -125,6 +129,8 @@ impl Model {
             fq: registers::QueueState::default(),
             cqcsr: registers::Csr::default(),
             fqcsr: registers::Csr::default(),
+            ipsr: 0,
+            ipsr_written: 0,
             device_contexts: HashMap::new(),
             iotlb: HashMap::new(),
             injected: None,
@@ -160,7 +166,7 @@ impl Model {
     /// Whether the IOMMU asserts an interrupt (`ipsr.cip` or `ipsr.fip`).
     pub fn interrupt_pending(&mut self) -> bool {
         self.sync_registers();
-        self.registers.read32(registers::IPSR) & 0b11 != 0
+        self.ipsr & (registers::IPSR_CIP | registers::IPSR_FIP) != 0
     }
 
     /// Number of translations cached in the IOTLB.

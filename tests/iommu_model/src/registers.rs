@@ -41,6 +41,10 @@ pub const FQCSR_FQMF: u32 = 1 << 8;
 pub const FQCSR_FQOF: u32 = 1 << 9;
 const FQCSR_W1C: u32 = FQCSR_FQMF | FQCSR_FQOF;
 const FCTL_WSI: u32 = 1 << 1;
+pub const IPSR_CIP: u32 = 1 << 0;
+pub const IPSR_FIP: u32 = 1 << 1;
+/// A custom `ipsr` bit (15:8 are for custom use) the model keeps set.
+const IPSR_MARKER: u32 = 1 << 15;
 
 /// 4 KiB of registers, aligned as on hardware.
 #[repr(C, align(4096))]
@@ -106,6 +110,7 @@ fn decode_queue_base(register: u64) -> (u64, u32) {
 impl Model {
     /// Applies whatever the driver wrote since the model last ran.
     pub(crate) fn sync_registers(&mut self) {
+        self.clear_ipsr_bits_written();
         self.registers.write64(CAPABILITIES, crate::CAPABILITIES);
         // Only WSI is writable here; GXL reads 0 as on QEMU.
         self.registers
@@ -167,16 +172,30 @@ impl Model {
         self.registers.write32(FQCSR, value);
     }
 
-    /// `ipsr` (5.18), level-sensitive in this model: `cip` while the
-    /// command queue reports an error or a fence completion, `fip` while
-    /// the fault queue holds records or reports overflow or a memory fault.
+    /// `ipsr` (5.18): write-1-to-clear bits that are set by events and
+    /// set again while their condition lasts. `cip` while `cqcsr.cie` and
+    /// `fence_w_ip` or an error bit; `fip` when a record is produced (see
+    /// `faults.rs`) and while `fqof` or `fqmf`, with `fqcsr.fie`. A custom
+    /// bit (`IPSR_MARKER`) that the driver never writes makes each of its
+    /// writes visible, so a clear is never mistaken for no write.
     pub(crate) fn update_interrupts(&mut self) {
         let cq = self.cqcsr.value;
-        let cip = cq & QUEUE_INTERRUPT_ENABLE != 0 && cq & CQCSR_W1C != 0;
+        if cq & QUEUE_INTERRUPT_ENABLE != 0 && cq & CQCSR_W1C != 0 {
+            self.ipsr |= IPSR_CIP;
+        }
         let fq = self.fqcsr.value;
-        let records = self.registers.read32(FQH) & self.fq.mask != self.registers.read32(FQT);
-        let fip = fq & QUEUE_INTERRUPT_ENABLE != 0 && (records || fq & FQCSR_W1C != 0);
-        self.registers
-            .write32(IPSR, u32::from(cip) | (u32::from(fip) << 1));
+        if fq & QUEUE_INTERRUPT_ENABLE != 0 && fq & FQCSR_W1C != 0 {
+            self.ipsr |= IPSR_FIP;
+        }
+        self.ipsr_written = self.ipsr | IPSR_MARKER;
+        self.registers.write32(IPSR, self.ipsr_written);
+    }
+
+    /// Applies a driver write to `ipsr` since the model last wrote it.
+    fn clear_ipsr_bits_written(&mut self) {
+        let written = self.registers.read32(IPSR);
+        if written != self.ipsr_written {
+            self.ipsr &= !(written & (IPSR_CIP | IPSR_FIP));
+        }
     }
 }
