@@ -531,6 +531,31 @@ mod tests {
     }
 
     #[test]
+    fn loads_a_real_elf2tab_app_where_libtock_rs_expects_it() {
+        let k = kernel(2);
+        let hello = |at: usize| {
+            assert_eq!(at, 0x8010_0000);
+            let mut tbf = tbf::tests::ELF2TAB_HELLO_HEADER.to_vec();
+            tbf.resize(0x1524, 0);
+            tbf
+        };
+        let f = flash(&[&hello], 0x100);
+        let (summary, lines, events) = run(k, f, &config());
+        assert_eq!(summary.loaded, 1, "{lines:?}");
+        let l = layouts(&events)[0];
+        assert_eq!(l.entry, 0x8010_00a0);
+        assert_eq!(l.app_start, 0x8010_0080);
+        assert_eq!(l.memory_start, 0x8030_0000);
+        // 0x100c rounded up to the 0x100 alignment.
+        assert_eq!(l.initial_break, 0x8030_1100);
+        assert_eq!(l.flash_len, 0x1524);
+        assert_eq!(
+            lines[0],
+            "Loading process 'hello' at 0x80100000, RAM 0x80300000..0x80302100"
+        );
+    }
+
+    #[test]
     fn position_independent_apps_are_packed_after_each_other() {
         let k = kernel(4);
         let app = |name: &'static str, ram: u32| move |_| TbfBuilder::app(name, ram).build();
