@@ -180,8 +180,9 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
     /// wired interrupts, then sets `ddtp`. Translation is never Bare.
     ///
     /// Errors: `ALREADY` (initialized), `NOSUPPORT` (not version 1.x, no
-    /// Sv39, no wired interrupts, or the directory mode refused), `INVAL` (a device id beyond 24 bits),
-    /// `NOMEM` (directory pages), `FAIL` (the hardware stayed busy).
+    /// Sv39, no wired interrupts, or the directory mode refused), `INVAL`
+    /// (a device id beyond 24 bits, or given twice), `NOMEM` (directory
+    /// pages), `FAIL` (the hardware stayed busy).
     pub fn init(&self) -> Result<(), ErrorCode> {
         if self.state.get() != State::Off {
             return Err(ErrorCode::ALREADY);
@@ -192,7 +193,11 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
         {
             return Err(ErrorCode::NOSUPPORT);
         }
-        let max_device_id = self.device_ids.iter().copied().max().unwrap_or(0);
+        let ids = &self.device_ids;
+        if ids.iter().enumerate().any(|(i, id)| ids[..i].contains(id)) {
+            return Err(ErrorCode::INVAL);
+        }
+        let max_device_id = ids.iter().copied().max().unwrap_or(0);
         let directory =
             Directory::for_device_ids(max_device_id, caps.is_set(capabilities::MSI_FLAT))?;
 

@@ -531,3 +531,22 @@ fn two_instances_at_once() {
     let events = second.client.take();
     assert!(events.is_empty(), "{events:?}");
 }
+
+#[test]
+fn faults_name_their_context() {
+    let mut rig = Rig::new();
+    rig.dma_read(OTHER_DEVICE, IOVA, 4);
+    rig.dma_read(0x42, IOVA, 4);
+    rig.settle();
+    let faults = rig.faults();
+    assert_eq!(faults.len(), 2);
+    assert_eq!(faults[0].context, Some(ContextId(1)));
+    assert_eq!(faults[1].context, None, "not one of the board's devices");
+    assert!(faults.iter().all(|f| f.cause == FaultCause::Blocked));
+}
+
+#[test]
+fn duplicate_device_ids_are_refused() {
+    let rig = Rig::uninitialized([8, 8]);
+    assert_eq!(rig.iommu.init(), Err(ErrorCode::INVAL));
+}
