@@ -40,6 +40,16 @@
 //! (3.7.1.1). Addresses are at 4-byte granularity; a region's end is
 //! rounded up to 4 bytes, so the kernel must keep the start of a grant
 //! region 4-byte aligned.
+//!
+//! # Performance on QEMU
+//!
+//! QEMU caches a PMP decision in its TLB only for a 4 KiB page that one
+//! region covers entirely; every access to a partly covered page takes a
+//! slow path (measured with `boards/chip_smoke`: a user loop ran about
+//! 10,000 times slower on a partly covered page). Correctness does not
+//! depend on it, but process flash and RAM that start and end on page
+//! boundaries run at full speed. Regions are never widened to pages here:
+//! that would hand the process bytes it does not own.
 
 use kernel::ErrorCode;
 
