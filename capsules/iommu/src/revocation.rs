@@ -150,9 +150,11 @@ impl IommuDriver<'_> {
         self.report_completed_revocations();
         if progressed {
             self.stalled_rounds.set(0);
-        } else if let Some(port) = stalled_on {
-            // Refused with nothing of ours in flight: ask for a callback
-            // so the step is retried, a bounded number of times.
+        }
+        if let Some(port) = stalled_on {
+            // A step was refused, maybe with nothing of ours in flight to
+            // call us back: ask for a callback so it is retried. Progress is
+            // finite (each step frees an entry), so this is bounded.
             let rounds = self.stalled_rounds.get();
             if rounds < MAX_STALLED_ROUNDS {
                 self.stalled_rounds.set(rounds + 1);

@@ -253,6 +253,10 @@ impl MockIommu {
         self.attached.borrow()[context]
     }
 
+    pub fn free_pages_now(&self) -> usize {
+        self.free_pages.get()
+    }
+
     pub fn live_domains(&self) -> usize {
         self.domains.borrow().iter().flatten().count()
     }
