@@ -142,7 +142,7 @@ fn expiration_from_user<T: Ticks>(now: T, reference: Option<u32>, dt: u32) -> Ex
         },
         Some(reference) if padding > 0 => {
             // Narrow counter: reference rounds down, expiration rounds up.
-            let start = T::from(reference >> padding);
+            let start = T::from(reference.checked_shr(padding).unwrap_or(0));
             let end = T::from(shift_down_rounding_up(reference.wrapping_add(dt), padding));
             Expiration {
                 reference: start,
