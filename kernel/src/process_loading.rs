@@ -763,6 +763,43 @@ mod tests {
     }
 
     #[test]
+    fn mutated_flash_never_panics_the_loader() {
+        let image = flash(
+            &[
+                &fixed_app("a", 0x8030_0000, 0x1000),
+                &|_| TbfBuilder::app("b", 0x300).build(),
+                &fixed_app("c", 0x8032_0000, 0x1000),
+            ],
+            0,
+        );
+        let mut rng = tbf::tests::XorShift(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..2_000 {
+            let mut bytes = image.to_vec();
+            for _ in 0..1 + rng.next() % 8 {
+                // Mostly headers: the first 0x100 bytes of each object.
+                let object = [0usize, 0x1000, 0x1400][(rng.next() % 3) as usize];
+                let at = object + (rng.next() as usize) % 0x100;
+                bytes[at] = rng.next() as u8;
+            }
+            let f: &'static [u8] = Vec::leak(bytes);
+            let (summary, lines, events) = run(kernel(3), f, &config());
+            assert_eq!(summary.loaded, layouts(&events).len());
+            assert!(summary.loaded <= 3, "{lines:?}");
+            for l in layouts(&events) {
+                assert!(
+                    l.flash_start >= FLASH_BASE
+                        && l.flash_start + l.flash_len <= FLASH_BASE + f.len()
+                );
+                assert!(l.entry >= l.app_start && l.entry < l.flash_start + l.flash_len);
+                assert!(
+                    l.memory_start >= RAM_START
+                        && l.memory_start + l.memory_len <= RAM_START + RAM_LEN
+                );
+            }
+        }
+    }
+
+    #[test]
     fn huge_ram_requests_do_not_overflow() {
         let f = flash(&[&|_| TbfBuilder::app("big", u32::MAX).build()], 0);
         let (summary, lines, _) = run(kernel(1), f, &config());

@@ -824,6 +824,53 @@ pub(crate) mod tests {
         assert!(parse_header(&tbf).is_err());
     }
 
+    /// A small deterministic generator (xorshift) for mutation tests.
+    pub(crate) struct XorShift(pub u64);
+
+    impl XorShift {
+        pub(crate) fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    #[test]
+    fn mutated_headers_never_panic_and_pass_only_with_a_matching_checksum() {
+        let base = TbfBuilder::app("mutant", 0x800)
+            .fixed(0x8030_0000, 0x8010_0080)
+            .tlv(tlv::SHORT_ID, &words(&[7]))
+            .build();
+        let header_len = usize::from(parse_header(&base).unwrap().header_size);
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let mut tbf = base.clone();
+            for _ in 0..1 + rng.next() % 4 {
+                let at = (rng.next() as usize) % header_len;
+                tbf[at] = rng.next() as u8;
+            }
+            let cut = (rng.next() as usize) % (tbf.len() + 1);
+            let slice = if rng.next() % 4 == 0 {
+                &tbf[..cut]
+            } else {
+                &tbf[..]
+            };
+            let _ = parse_lengths(slice);
+            if let Ok(h) = parse_header(slice) {
+                accepted += 1;
+                let header = &slice[..usize::from(h.header_size)];
+                assert_eq!(u32_at(header, 12), Some(checksum(header)));
+                assert!(h.protected_size() <= h.total_size);
+                assert!(!h.is_app() || h.init_fn_offset() < h.total_size);
+            }
+        }
+        // Flipping bytes of the checksum word itself can keep it valid only
+        // by chance; most mutants are refused.
+        assert!(accepted < 2_000, "{accepted}");
+    }
+
     #[test]
     fn errors_display_a_reason() {
         extern crate std;
