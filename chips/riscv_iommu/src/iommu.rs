@@ -355,8 +355,13 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
         poll(|| !self.registers.cqcsr.is_set(cqcsr::busy))
     }
 
-    /// Records an outstanding operation; if it is already complete (it
-    /// needed no command), completion runs from a deferred call.
+    /// Records an outstanding operation. If it is already complete (it
+    /// needed no command, or the IOMMU executed the commands inside the
+    /// `cqt` write), completion runs from a deferred call. The second case
+    /// is QEMU's: it executes commands synchronously and its `IOFENCE.C`
+    /// writes the completion word but ignores `WSI` (no `fence_w_ip`, no
+    /// `cip`), so without this check its completions would never be
+    /// reported. Hardware that completes later raises `cip` (spec 3.1.2).
     pub(crate) fn start(&self, sequence: u32, operation: Operation) -> Result<(), ErrorCode> {
         self.pending.push(Pending {
             sequence,
