@@ -852,7 +852,7 @@ pub(crate) mod tests {
                 tbf[at] = rng.next() as u8;
             }
             let cut = (rng.next() as usize) % (tbf.len() + 1);
-            let slice = if rng.next() % 4 == 0 {
+            let slice = if rng.next().is_multiple_of(4) {
                 &tbf[..cut]
             } else {
                 &tbf[..]
