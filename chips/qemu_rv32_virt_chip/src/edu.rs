@@ -19,6 +19,7 @@
 
 use core::cell::Cell;
 use kernel::ErrorCode;
+use kernel::hil::dma_device::{Direction, DmaDevice, DmaDeviceClient};
 use kernel::platform::chip::InterruptService;
 use kernel::utilities::StaticRef;
 use kernel::utilities::cells::OptionalCell;
@@ -114,12 +115,12 @@ pub trait EduClient {
 }
 
 /// Checks a DMA request; returns the device-side address and count.
-/// Errors: `SIZE` for a zero length or a range outside the buffer,
-/// `INVAL` for an IOVA wider than the 28-bit mask or whose range would wrap
-/// past it.
+/// Errors: `INVAL` for a zero length, a range outside the buffer, or an
+/// IOVA range that does not fit under the 28-bit mask (as
+/// `hil::dma_device::DmaDevice::start` specifies).
 pub fn check_dma(iova: u32, buffer_offset: u32, len: u32) -> Result<u32, ErrorCode> {
     if len == 0 || buffer_offset >= EDU_BUFFER_SIZE || len > EDU_BUFFER_SIZE - buffer_offset {
-        return Err(ErrorCode::SIZE);
+        return Err(ErrorCode::INVAL);
     }
     match iova.checked_add(len - 1) {
         Some(last) if last <= EDU_DMA_MASK => Ok(EDU_BUFFER_ADDRESS + buffer_offset),
@@ -132,7 +133,10 @@ pub struct Edu<'a> {
     registers: StaticRef<EduRegisters>,
     plic_interrupt: Option<u32>,
     client: OptionalCell<&'a dyn EduClient>,
+    dma_client: OptionalCell<&'a dyn DmaDeviceClient>,
     busy: Cell<bool>,
+    /// The transfer in flight: direction, buffer offset, IOVA, length.
+    transfer: Cell<(DmaDirection, u32, u32, u32)>,
 }
 
 impl<'a> Edu<'a> {
@@ -155,12 +159,15 @@ impl<'a> Edu<'a> {
             registers,
             plic_interrupt,
             client: OptionalCell::empty(),
+            dma_client: OptionalCell::empty(),
             busy: Cell::new(false),
+            transfer: Cell::new((DmaDirection::FromRam, 0, 0, 0)),
         }
     }
 
-    /// Sets the completion client.
-    pub fn set_client(&self, client: &'a dyn EduClient) {
+    /// Sets the `edu`-specific client (DMA completion and raised
+    /// interrupts). The generic client is set through `DmaDevice`.
+    pub fn set_edu_client(&self, client: &'a dyn EduClient) {
         self.client.set(client);
     }
 
@@ -193,8 +200,8 @@ impl<'a> Edu<'a> {
 
     /// Starts copying `len` bytes between the device buffer at
     /// `buffer_offset` and IOVA `iova`; `EduClient::dma_done` follows from
-    /// the interrupt. Errors: `BUSY` if a DMA is in flight, `SIZE`/`INVAL`
-    /// as `check_dma`.
+    /// the interrupt. Errors: `BUSY` if a DMA is in flight, `INVAL` as
+    /// `check_dma`.
     pub fn start_dma(
         &self,
         direction: DmaDirection,
@@ -221,6 +228,7 @@ impl<'a> Edu<'a> {
         };
         regs.dma_count.set(len);
         self.busy.set(true);
+        self.transfer.set((direction, buffer_offset, iova, len));
         regs.dma_command
             .write(DMA_COMMAND::RUN::SET + DMA_COMMAND::RAISE_IRQ::SET + direction_bit);
         Ok(())
@@ -237,11 +245,71 @@ impl<'a> Edu<'a> {
         {
             self.busy.set(false);
             self.client.map(|client| client.dma_done(Ok(())));
+            let (direction, offset, iova, len) = self.transfer.get();
+            self.dma_client.map(|client| {
+                client.transfer_done(
+                    direction.into(),
+                    offset as usize,
+                    iova as usize,
+                    len as usize,
+                    Ok(()),
+                )
+            });
         }
         let other = status & !EDU_DMA_IRQ;
         if other != 0 {
             self.client.map(|client| client.interrupt(other));
         }
+    }
+}
+
+impl From<DmaDirection> for Direction {
+    fn from(direction: DmaDirection) -> Direction {
+        match direction {
+            DmaDirection::ToRam => Direction::DeviceToMemory,
+            DmaDirection::FromRam => Direction::MemoryToDevice,
+        }
+    }
+}
+
+impl From<Direction> for DmaDirection {
+    fn from(direction: Direction) -> DmaDirection {
+        match direction {
+            Direction::DeviceToMemory => DmaDirection::ToRam,
+            Direction::MemoryToDevice => DmaDirection::FromRam,
+        }
+    }
+}
+
+/// `edu` as the generic DMA device the IOMMU DMA capsule drives. Both
+/// clients (this and `EduClient`) hear a completion if both are set.
+impl<'a> DmaDevice<'a> for Edu<'a> {
+    fn set_client(&self, client: &'a dyn DmaDeviceClient) {
+        self.dma_client.set(client);
+    }
+
+    fn buffer_len(&self) -> usize {
+        EDU_BUFFER_SIZE as usize
+    }
+
+    fn address_bits(&self) -> u32 {
+        EDU_DMA_MASK.count_ones()
+    }
+
+    fn start(
+        &self,
+        direction: Direction,
+        device_offset: usize,
+        iova: usize,
+        len: usize,
+    ) -> Result<(), ErrorCode> {
+        let narrow = |value: usize| u32::try_from(value).map_err(|_| ErrorCode::INVAL);
+        self.start_dma(
+            direction.into(),
+            narrow(iova)?,
+            narrow(device_offset)?,
+            narrow(len)?,
+        )
     }
 }
 
@@ -270,9 +338,9 @@ mod tests {
             check_dma(0x1000, 0x800, 0x800),
             Ok(EDU_BUFFER_ADDRESS + 0x800)
         );
-        assert_eq!(check_dma(0x1000, 0x800, 0x801), Err(ErrorCode::SIZE));
-        assert_eq!(check_dma(0x1000, 0x1000, 1), Err(ErrorCode::SIZE));
-        assert_eq!(check_dma(0x1000, 0, 0), Err(ErrorCode::SIZE));
+        assert_eq!(check_dma(0x1000, 0x800, 0x801), Err(ErrorCode::INVAL));
+        assert_eq!(check_dma(0x1000, 0x1000, 1), Err(ErrorCode::INVAL));
+        assert_eq!(check_dma(0x1000, 0, 0), Err(ErrorCode::INVAL));
         assert_eq!(check_dma(0x0fff_ff00, 0, 0x100), Ok(EDU_BUFFER_ADDRESS));
         assert_eq!(check_dma(0x0fff_ff00, 0, 0x101), Err(ErrorCode::INVAL));
         assert_eq!(check_dma(0x8000_0000, 0, 4), Err(ErrorCode::INVAL));
