@@ -20,8 +20,10 @@
 //!    loopback), and an aborted receive completing with `CANCEL`;
 //! 2. an alarm (`hil::time::Alarm`) fires after at least its delay;
 //! 3. PCI enumeration: both `edu` devices found, BARs assigned in the
-//!    0x4000_0000 window, requester IDs 0x8 and 0x10, the BAR answers, and
-//!    each device's INTx reaches its PLIC source;
+//!    0x4000_0000 window, requester IDs 0x8 and 0x10, the BAR answers,
+//!    each device's INTx reaches its PLIC source, and a DMA started through
+//!    `hil::dma_device` completes by interrupt (its memory read is blocked
+//!    by the IOMMU, still in reset state: ddtp Off);
 //! 4. user mode (`user` module): an `ecall` returns `SyscallFired` with the
 //!    class and arguments, a return value and an upcall reach the process,
 //!    forbidden loads/stores/jumps return `Fault` with `mcause`/`mtval`, and
