@@ -36,6 +36,11 @@ use crate::upcall::UpcallId;
 
 /// Number of grants (drivers with per-process state) a process can hold.
 pub const MAX_GRANTS: usize = 16;
+/// The architecture may let a process access its RAM up to the next
+/// multiple of this above its break (the PMP then covers whole pages, which
+/// QEMU emulates far faster; see `arch/rv32/src/pmp.rs`). Grants are never
+/// carved below that point, so the extra bytes are the process's own.
+pub const ACCESS_GRANULE: usize = 4096;
 /// Pending tasks (upcalls) a process can have queued, as in Tock.
 pub const TASK_QUEUE_LEN: usize = 10;
 
@@ -548,7 +553,7 @@ impl ProcessStandard {
             .checked_sub(size)
             .map(|s| s & !(align.max(1) - 1))
             .ok_or(Error::OutOfMemory)?;
-        if start < self.app_break.get() {
+        if start < self.app_break.get().next_multiple_of(ACCESS_GRANULE) {
             return Err(Error::OutOfMemory);
         }
         self.kernel_break.set(start);
@@ -719,13 +724,19 @@ mod tests {
     #[test]
     fn grant_region_never_crosses_the_break() {
         let p = ProcessStandard::new();
-        p.load(layout(), 1);
-        // 0x800 bytes between break (0x10800) and end (0x11000).
-        assert_eq!(p.carve(0x700, 8), Ok(0x10900));
+        p.load(
+            ProcessLayout {
+                memory_len: 0x3000,
+                ..layout()
+            },
+            1,
+        );
+        // Break 0x10800, so grants stay at or above its granule end 0x11000.
+        assert_eq!(p.carve(0x1f00, 8), Ok(0x11100));
         assert_eq!(p.carve(0x200, 8), Err(Error::OutOfMemory));
         // The break cannot grow into the grant region either.
-        assert_eq!(p.brk(0x10901), Err(Error::OutOfMemory));
-        assert_eq!(p.brk(0x10900), Ok(0x10800));
+        assert_eq!(p.brk(0x11101), Err(Error::OutOfMemory));
+        assert_eq!(p.brk(0x11100), Ok(0x10800));
         assert_eq!(p.brk(0xffff), Err(Error::OutOfMemory));
     }
 
