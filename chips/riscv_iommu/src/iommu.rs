@@ -374,20 +374,16 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
     }
 
     /// Handles the IOMMU's wired interrupts (both vectors), in the order
-    /// of spec 6.5: each queue's error and `fence_w_ip` bits are cleared
-    /// before its `ipsr` bit (which stays set while they are, so the
-    /// source must go first or no new edge would come), then faults are
-    /// drained and completed operations reported.
+    /// of spec 6.5: the command queue's error and `fence_w_ip` bits and the
+    /// fault queue's `fqof`/`fqmf` are cleared first, then both `ipsr`
+    /// bits (an `ipsr` bit is set again at once while its source is set,
+    /// and a new interrupt needs a 0-to-1 edge), then the fault queue is
+    /// drained and completed operations are reported. Both bits are
+    /// acknowledged together because QEMU also clears a bit written as 0.
     pub fn handle_interrupt(&self) {
-        let pending = self.registers.ipsr.extract();
         self.service_command_queue();
-        if pending.is_set(ipsr::cip) {
-            self.registers.ipsr.write(ipsr::cip::SET);
-        }
         let lost = self.clear_fault_queue_errors();
-        if pending.is_set(ipsr::fip) {
-            self.registers.ipsr.write(ipsr::fip::SET);
-        }
+        self.registers.ipsr.write(ipsr::cip::SET + ipsr::fip::SET);
         self.drain_faults();
         if lost {
             self.fault_client.map(|client| client.faults_lost());

@@ -172,6 +172,9 @@ impl<const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'_, CONTEXTS, DOMAI
                 + cqcsr::cqmf::SET
                 + cqcsr::fence_w_ip::SET,
         );
+        // Some IOMMUs (QEMU) look at the queue only when `cqt` is written:
+        // writing the same tail again makes them resume.
+        self.registers.cqt.set(self.tail.get());
     }
 
     /// Gives up on the command queue: turns it off, which also silences
