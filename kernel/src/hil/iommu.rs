@@ -214,6 +214,7 @@ pub trait Map<'a> {
     /// - `NOMEM`: the page pool cannot hold the tables the range needs.
     /// - `BUSY`: too many outstanding operations; retry after a callback.
     /// - `OFF`: the instance is not running.
+    /// - `FAIL`: the implementation found its own tables inconsistent.
     fn map(
         &self,
         domain: DomainId,
@@ -231,6 +232,7 @@ pub trait Map<'a> {
     ///   empty, overflows, or covers part of a large page.
     /// - `BUSY`: too many outstanding operations; retry after a callback.
     /// - `OFF`: the instance is not running.
+    /// - `FAIL`: the implementation found its own tables inconsistent.
     fn unmap(&self, domain: DomainId, iova: usize, len: usize) -> Result<(), ErrorCode>;
 }
 
@@ -241,6 +243,7 @@ pub trait Translate {
     ///
     /// Errors:
     /// - `INVAL`: `domain` does not exist, or `iova` is beyond `iova_bits`.
+    /// - `FAIL`: the implementation found its own tables inconsistent.
     fn translate(&self, domain: DomainId, iova: usize) -> Result<Option<Translation>, ErrorCode>;
 }
 
