@@ -21,3 +21,6 @@ pub mod virtual_uart;
 
 #[cfg(test)]
 mod test_fakes;
+
+#[cfg(test)]
+mod syscall_sequences;

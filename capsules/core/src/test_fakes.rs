@@ -6,12 +6,14 @@
 //! `FakeUart` implements `hil::uart::Transmit` and `Receive` like a real
 //! UART driver would (split-phase, buffer handed back in `Err` when an
 //! operation cannot start) but completes only when the test says so, and
-//! records every byte put on the wire.
+//! records every byte put on the wire. `FakeAlarm` is a `hil::time::Alarm`
+//! whose counter the test moves.
 
 extern crate std;
 
 use core::cell::{Cell, RefCell};
 use kernel::ErrorCode;
+use kernel::hil::time::{self, Alarm, Freq10MHz, Ticks, Time};
 use kernel::hil::uart;
 use kernel::utilities::cells::{OptionalCell, TakeCell};
 use std::vec::Vec;
@@ -154,5 +156,85 @@ impl FakeUart {
 
     pub fn wire(&self) -> Vec<u8> {
         self.wire.borrow().clone()
+    }
+}
+
+/// A hardware alarm whose time the test moves.
+pub struct FakeAlarm<T: Ticks> {
+    now: Cell<T>,
+    armed: Cell<bool>,
+    reference: Cell<T>,
+    dt: Cell<T>,
+    client: OptionalCell<&'static dyn time::AlarmClient>,
+}
+
+impl<T: Ticks> FakeAlarm<T> {
+    pub fn new(now: T) -> Self {
+        FakeAlarm {
+            now: Cell::new(now),
+            armed: Cell::new(false),
+            reference: Cell::new(T::from(0)),
+            dt: Cell::new(T::from(0)),
+            client: OptionalCell::empty(),
+        }
+    }
+
+    /// Moves time on by `ticks`, stopping at the armed point (if any)
+    /// to fire the client there, as the hardware would.
+    pub fn advance(&self, ticks: u32) {
+        let mut left = ticks;
+        while left > 0 {
+            let end = self.reference.get().wrapping_add(self.dt.get());
+            let to_end = end.wrapping_sub(self.now.get()).into_u32().max(1);
+            let by = if self.armed.get() {
+                left.min(to_end)
+            } else {
+                left
+            };
+            left -= by;
+            self.now.set(self.now.get().wrapping_add(T::from(by)));
+            if self.armed.get() && !self.now.get().within_range(self.reference.get(), end) {
+                self.armed.set(false);
+                self.client.map(|c| c.alarm());
+            }
+        }
+    }
+
+    pub fn fires_at(&self) -> Option<T> {
+        self.armed
+            .get()
+            .then(|| self.reference.get().wrapping_add(self.dt.get()))
+    }
+}
+
+impl<T: Ticks> Time for FakeAlarm<T> {
+    type Frequency = Freq10MHz;
+    type Ticks = T;
+    fn now(&self) -> T {
+        self.now.get()
+    }
+}
+
+impl<T: Ticks> Alarm<'static> for FakeAlarm<T> {
+    fn set_alarm_client(&self, client: &'static dyn time::AlarmClient) {
+        self.client.set(client);
+    }
+    fn set_alarm(&self, reference: T, dt: T) {
+        self.reference.set(reference);
+        self.dt.set(dt);
+        self.armed.set(true);
+    }
+    fn get_alarm(&self) -> T {
+        self.reference.get().wrapping_add(self.dt.get())
+    }
+    fn disarm(&self) -> Result<(), ErrorCode> {
+        self.armed.set(false);
+        Ok(())
+    }
+    fn is_armed(&self) -> bool {
+        self.armed.get()
+    }
+    fn minimum_dt(&self) -> T {
+        T::from(1)
     }
 }
