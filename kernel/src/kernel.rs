@@ -146,7 +146,25 @@ impl Kernel {
             .ok_or(ErrorCode::NOMEM)?;
         let process = &self.processes[index];
         process.load(layout, self.fresh_identifier());
+        self.update_flash_access();
         Ok(self.process_id_at(index))
+    }
+
+    /// Widens each loaded process's flash access to the end of its last
+    /// page, unless another process's flash starts inside that page (the
+    /// bytes gained are then padding or unused flash, never another app).
+    fn update_flash_access(&self) {
+        let loaded = || self.processes.iter().filter_map(ProcessStandard::layout);
+        for process in self.processes.iter() {
+            let Some(layout) = process.layout() else {
+                continue;
+            };
+            let end = layout.flash_start + layout.flash_len;
+            let page_end = end.next_multiple_of(crate::process::ACCESS_GRANULE);
+            let shared =
+                loaded().any(|other| other.flash_start >= end && other.flash_start < page_end);
+            process.set_flash_access_end(if shared { end } else { page_end });
+        }
     }
 
     fn fresh_identifier(&self) -> usize {

@@ -279,6 +279,10 @@ pub struct ProcessStandard {
     revocations_pending: Cell<usize>,
     /// Restart once `revocations_pending` reaches 0.
     restart_when_revoked: Cell<bool>,
+    /// End of the flash the process may read and execute: its TBF object,
+    /// widened to the next `ACCESS_GRANULE` boundary unless another
+    /// process's flash starts in between (set by `Kernel::load_process`).
+    flash_access_end: Cell<usize>,
     /// Set by `reset`: the main loop must (re)initialize the registers and
     /// call the entry point before running this instance.
     start_pending: Cell<bool>,
@@ -311,6 +315,7 @@ impl ProcessStandard {
             revocations_pending: Cell::new(0),
             restart_when_revoked: Cell::new(false),
             start_pending: Cell::new(false),
+            flash_access_end: Cell::new(0),
         }
     }
 
@@ -460,6 +465,26 @@ impl ProcessStandard {
         self.completion_code.set(None);
         self.start_pending.set(true);
         self.state.set(State::Running);
+    }
+
+    /// End of the flash range the architecture lets the process read and
+    /// execute (at least the end of its TBF object).
+    pub fn flash_access_end(&self) -> usize {
+        self.flash_access_end.get()
+    }
+
+    pub(crate) fn set_flash_access_end(&self, end: usize) {
+        self.flash_access_end.set(end);
+    }
+
+    /// End of the RAM the architecture lets the process read and write: the
+    /// break, widened to its `ACCESS_GRANULE` boundary, never into the
+    /// grant region.
+    pub fn ram_access_end(&self) -> usize {
+        self.app_break
+            .get()
+            .next_multiple_of(ACCESS_GRANULE)
+            .min(self.kernel_break.get())
     }
 
     /// True once after each `reset`: the caller must start the instance
