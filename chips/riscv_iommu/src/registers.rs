@@ -8,7 +8,9 @@
 //! 32-bit halves, because rv32 harts can only issue 32-bit accesses (spec
 //! 6.1: 64-bit registers may be accessed as two 32-bit halves). Names are
 //! the spec's; the high halves add `_high`. Offsets are checked at compile
-//! time by `register_structs!`. The block is 4 KiB.
+//! time by `register_structs!`. The block is 4 KiB. Fields are private to
+//! this crate: `ddtp`, `cqb` and `fqb` take physical addresses and are
+//! written only through the `unsafe fn`s of `RiscvIommu`.
 
 use kernel::utilities::registers::{ReadOnly, ReadWrite, register_bitfields, register_structs};
 
@@ -17,52 +19,52 @@ register_structs! {
     pub IommuRegisters {
         /// `capabilities` bits 31:0 (spec 5.3): version, page-table modes,
         /// `MSI_FLAT`, `IGS`.
-        (0x000 => pub capabilities: ReadOnly<u32, capabilities::Register>),
+        (0x000 => pub(crate) capabilities: ReadOnly<u32, capabilities::Register>),
         /// `capabilities` bits 63:32 (spec 5.3): `PAS` and process-id sizes.
-        (0x004 => pub capabilities_high: ReadOnly<u32, capabilities_high::Register>),
+        (0x004 => pub(crate) capabilities_high: ReadOnly<u32, capabilities_high::Register>),
         /// `fctl` (spec 5.4): endianness, wired interrupts (`WSI`), `GXL`.
-        (0x008 => pub fctl: ReadWrite<u32, fctl::Register>),
+        (0x008 => pub(crate) fctl: ReadWrite<u32, fctl::Register>),
         (0x00c => _custom0),
         /// `ddtp` bits 31:0 (spec 5.5): `iommu_mode`, `busy`, `PPN` low bits.
         /// Holds a physical address: written only through
         /// `Iommu::set_ddtp`.
-        (0x010 => pub ddtp: ReadWrite<u32, ddtp::Register>),
+        (0x010 => pub(crate) ddtp: ReadWrite<u32, ddtp::Register>),
         /// `ddtp` bits 63:32 (spec 5.5): `PPN` high bits.
-        (0x014 => pub ddtp_high: ReadWrite<u32>),
+        (0x014 => pub(crate) ddtp_high: ReadWrite<u32>),
         /// `cqb` bits 31:0 (spec 5.6): `LOG2SZ-1`, `PPN` low bits. Holds a
         /// physical address: written only through `Iommu::set_cqb`.
-        (0x018 => pub cqb: ReadWrite<u32, queue_base::Register>),
+        (0x018 => pub(crate) cqb: ReadWrite<u32, queue_base::Register>),
         /// `cqb` bits 63:32 (spec 5.6): `PPN` high bits.
-        (0x01c => pub cqb_high: ReadWrite<u32>),
+        (0x01c => pub(crate) cqb_high: ReadWrite<u32>),
         /// `cqh` (spec 5.7): command-queue head, advanced by the IOMMU.
-        (0x020 => pub cqh: ReadOnly<u32>),
+        (0x020 => pub(crate) cqh: ReadOnly<u32>),
         /// `cqt` (spec 5.8): command-queue tail, advanced by software.
-        (0x024 => pub cqt: ReadWrite<u32>),
+        (0x024 => pub(crate) cqt: ReadWrite<u32>),
         /// `fqb` bits 31:0 (spec 5.9): `LOG2SZ-1`, `PPN` low bits. Holds a
         /// physical address: written only through `Iommu::set_fqb`.
-        (0x028 => pub fqb: ReadWrite<u32, queue_base::Register>),
+        (0x028 => pub(crate) fqb: ReadWrite<u32, queue_base::Register>),
         /// `fqb` bits 63:32 (spec 5.9): `PPN` high bits.
-        (0x02c => pub fqb_high: ReadWrite<u32>),
+        (0x02c => pub(crate) fqb_high: ReadWrite<u32>),
         /// `fqh` (spec 5.10): fault-queue head, advanced by software.
-        (0x030 => pub fqh: ReadWrite<u32>),
+        (0x030 => pub(crate) fqh: ReadWrite<u32>),
         /// `fqt` (spec 5.11): fault-queue tail, advanced by the IOMMU.
-        (0x034 => pub fqt: ReadOnly<u32>),
+        (0x034 => pub(crate) fqt: ReadOnly<u32>),
         /// `pqb`, `pqh`, `pqt` (spec 5.12-5.14): the page-request queue,
         /// unused (no ATS/PRI).
         (0x038 => _page_request_queue),
         /// `cqcsr` (spec 5.15): command-queue control and status.
-        (0x048 => pub cqcsr: ReadWrite<u32, cqcsr::Register>),
+        (0x048 => pub(crate) cqcsr: ReadWrite<u32, cqcsr::Register>),
         /// `fqcsr` (spec 5.16): fault-queue control and status.
-        (0x04c => pub fqcsr: ReadWrite<u32, fqcsr::Register>),
+        (0x04c => pub(crate) fqcsr: ReadWrite<u32, fqcsr::Register>),
         /// `pqcsr` (spec 5.17): page-request queue, unused.
         (0x050 => _pqcsr),
         /// `ipsr` (spec 5.18): interrupt pending status, write 1 to clear.
-        (0x054 => pub ipsr: ReadWrite<u32, ipsr::Register>),
+        (0x054 => pub(crate) ipsr: ReadWrite<u32, ipsr::Register>),
         /// Performance monitoring, debug translation, QoS, custom (spec
         /// 5.19-5.27): unused.
         (0x058 => _unused),
         /// `icvec` (spec 5.28): interrupt vector of each cause.
-        (0x2f8 => pub icvec: ReadWrite<u32, icvec::Register>),
+        (0x2f8 => pub(crate) icvec: ReadWrite<u32, icvec::Register>),
         (0x2fc => _icvec_high),
         /// `msi_cfg_tbl` (spec 5.29) and reserved space: unused (wired
         /// interrupts).
