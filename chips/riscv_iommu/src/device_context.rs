@@ -167,8 +167,9 @@ impl ContextSlot {
         crate::barrier::io_fence();
     }
 
-    /// The context's `tc` doubleword (for tests).
-    pub fn tc(&self, pool: &PagePool) -> u64 {
+    /// The context's `tc` doubleword.
+    #[cfg(test)]
+    fn tc(&self, pool: &PagePool) -> u64 {
         pool.read(self.table, self.first_word + FIELD_TC)
     }
 }

@@ -11,11 +11,11 @@
 #![no_std]
 
 mod barrier;
-pub mod commands;
-pub mod device_context;
+mod commands;
+mod device_context;
 mod hil;
 pub mod iommu;
-pub mod pending;
+mod pending;
 pub mod pool;
 mod queues;
 pub mod registers;
