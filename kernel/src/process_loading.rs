@@ -31,14 +31,14 @@
 //!   must lie at or above the end of the previous process's RAM and inside
 //!   the region; other apps go right after the previous one. Each block is
 //!   `minimum_ram_size` rounded up to the board's alignment (the
-//!   process-accessible part, up to the initial break) plus the board's
-//!   grant reserve above it.
+//!   process-accessible part, up to the initial break), then the board's
+//!   grant reserve from the next `process::ACCESS_GRANULE` boundary on.
 
 use core::fmt;
 
 use crate::capabilities::ProcessManagementCapability;
 use crate::kernel::Kernel;
-use crate::process::{ProcessId, ProcessLayout};
+use crate::process::{ACCESS_GRANULE, ProcessId, ProcessLayout};
 use crate::tbf::{self, TbfHeader, TbfParseError};
 
 /// Kernel major version an app's Kernel Version TLV must name.
@@ -196,6 +196,11 @@ struct RamCursor {
 
 impl RamCursor {
     /// Places a block for `header`: `(memory_start, accessible, total)`.
+    ///
+    /// The grant reserve starts at the first `ACCESS_GRANULE` boundary at
+    /// or above the initial break: the kernel never carves grants below it
+    /// (the architecture may give the process the rest of that page), so
+    /// the whole reserve stays usable for grants.
     fn place(
         &self,
         header: &TbfHeader,
@@ -205,17 +210,17 @@ impl RamCursor {
         let not_available = |start: usize, len: usize| LoadError::RamNotAvailable { start, len };
         let minimum = header.minimum_ram_size() as usize;
         let accessible = round(minimum).ok_or(not_available(self.next, minimum))?;
-        let total = round(grant_reserve)
-            .and_then(|g| g.checked_add(accessible))
-            .ok_or(not_available(self.next, accessible))?;
         let start = match header.fixed_ram_address() {
             Some(fixed) => fixed as usize,
-            None => round(self.next).ok_or(not_available(self.next, total))?,
+            None => round(self.next).ok_or(not_available(self.next, accessible))?,
         };
-        let fits = start >= self.next
-            && start % 4 == 0
-            && start.checked_add(total).is_some_and(|end| end <= self.end);
-        if fits {
+        let end = start
+            .checked_add(accessible)
+            .and_then(|brk| brk.checked_next_multiple_of(ACCESS_GRANULE))
+            .and_then(|grants| grants.checked_add(round(grant_reserve)?))
+            .ok_or(not_available(start, accessible))?;
+        let total = end - start;
+        if start >= self.next && start % 4 == 0 && end <= self.end {
             Ok((start, accessible, total))
         } else {
             Err(not_available(start, total))
@@ -517,13 +522,14 @@ mod tests {
         assert_eq!(l[0].entry, base + 0x80 + 32);
         assert_eq!(l[0].memory_start, 0x8030_0000);
         assert_eq!(l[0].initial_break, 0x8030_1800);
-        assert_eq!(l[0].memory_len, 0x1800 + GRANTS);
+        // Grants from the first 4 KiB boundary above the break.
+        assert_eq!(l[0].memory_len, 0x2000 + GRANTS);
         assert_eq!(l[1].flash_start, base + 0x1000);
         assert_eq!(l[1].memory_start, 0x8031_0000);
         assert_eq!(summary.ram_end, 0x8031_0000 + 0x2000 + GRANTS);
         assert_eq!(
             lines[0],
-            std::format!("Loading process 'hello' at {base:#010x}, RAM 0x80300000..0x80302800")
+            std::format!("Loading process 'hello' at {base:#010x}, RAM 0x80300000..0x80303000")
         );
         // The kernel really has them, runnable.
         assert_eq!(k.process_at(0).unwrap().state(), State::Running);
@@ -551,7 +557,7 @@ mod tests {
         assert_eq!(l.flash_len, 0x1524);
         assert_eq!(
             lines[0],
-            "Loading process 'hello' at 0x80100000, RAM 0x80300000..0x80302100"
+            "Loading process 'hello' at 0x80100000, RAM 0x80300000..0x80303000"
         );
     }
 
@@ -566,7 +572,7 @@ mod tests {
         // 0x1234 rounds up to 0x1300.
         assert_eq!(l[0].memory_start, RAM_START);
         assert_eq!(l[0].initial_break, RAM_START + 0x1300);
-        assert_eq!(l[1].memory_start, RAM_START + 0x1300 + GRANTS);
+        assert_eq!(l[1].memory_start, RAM_START + 0x2000 + GRANTS);
         // Entry: flash + header + init_fn_offset; app start after the trailer.
         let h = tbf::parse_header(&f[..0x400]).unwrap();
         assert_eq!(
@@ -795,6 +801,8 @@ mod tests {
                     l.memory_start >= RAM_START
                         && l.memory_start + l.memory_len <= RAM_START + RAM_LEN
                 );
+                let grants = l.memory_start + l.memory_len - GRANTS;
+                assert!(grants.is_multiple_of(ACCESS_GRANULE) && grants >= l.initial_break);
             }
         }
     }
