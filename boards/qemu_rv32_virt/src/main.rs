@@ -49,7 +49,7 @@ use rv32::{Rv32StoredState, SysCall};
 use io::kprintln;
 
 /// Process slots.
-const NUM_PROCS: usize = 4;
+const NUM_PROCS: usize = 8;
 /// App flash: where tockloader installs apps (Tock's qemu_rv32_virt).
 const APP_FLASH: (usize, usize) = (0x8010_0000, 0x10_0000);
 /// App RAM: processes' RAM blocks, at the addresses libtock-rs links for.
