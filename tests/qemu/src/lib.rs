@@ -92,7 +92,15 @@ pub fn image(name: &str, apps: &[&str]) -> PathBuf {
 pub fn boot(image: &Path, extra: &[&str], timeout: Duration) -> Run {
     let start = Instant::now();
     let mut child = Command::new("qemu-system-riscv32")
-        .args(["-M", "virt,iommu-sys=on", "-m", "256M", "-nographic", "-monitor", "none"])
+        .args([
+            "-M",
+            "virt,iommu-sys=on",
+            "-m",
+            "256M",
+            "-nographic",
+            "-monitor",
+            "none",
+        ])
         .args(["-serial", "stdio"])
         .arg("-bios")
         .arg(image)

@@ -1,0 +1,96 @@
+// Licensed under the Apache License, Version 2.0 or the MIT License.
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+
+//! The Tock-compatible system on QEMU: apps installed with tockloader run,
+//! are preempted, and are isolated; malformed TBFs are reported and skipped.
+
+use qemu_tests::{TIMEOUT, boot, image};
+
+#[test]
+fn hello_prints_and_the_board_ends_through_the_finisher() {
+    let run = boot(&image("hello", &["hello"]), &[], TIMEOUT);
+    run.expect("Loading process 'hello': flash 0x80100000")
+        .expect("hello: Hello from Tock userland!")
+        .expect("hello: done")
+        .expect("All processes finished (0 faulted, 0 exited with a non-zero code).");
+    assert!(run.passed(), "exit {:?}\n{}", run.exit_code, run.output);
+}
+
+#[test]
+fn timer_app_ticks_in_order_and_yield_wait_for_works() {
+    let run = boot(&image("sleep", &["sleep"]), &[], TIMEOUT);
+    run.expect("sleep: alarm at 10000000 Hz")
+        .expect("sleep: wait-for ok")
+        .expect("sleep: done");
+    let ticks: Vec<usize> = (1..=5)
+        .map(|i| {
+            run.line_of(&format!("sleep: tick {i}/5"))
+                .expect("missing tick")
+        })
+        .collect();
+    assert!(
+        ticks.windows(2).all(|w| w[0] < w[1]),
+        "ticks out of order:\n{}",
+        run.output
+    );
+    assert!(run.passed());
+}
+
+#[test]
+fn two_spinning_apps_are_preempted_and_interleave() {
+    let run = boot(&image("spin", &["spin_a", "spin_b"]), &[], TIMEOUT);
+    run.expect("spin_a: done").expect("spin_b: done");
+    // Neither app yields between rounds, so B can only print before A is
+    // done if the kernel preempted A.
+    let a_done = run.line_of("spin_a: done").unwrap();
+    let b_done = run.line_of("spin_b: done").unwrap();
+    let a_first = run.line_of("spin_a: round 1/5").unwrap();
+    let b_first = run.line_of("spin_b: round 1/5").unwrap();
+    assert!(
+        b_first < a_done && a_first < b_done,
+        "no interleaving:\n{}",
+        run.output
+    );
+    assert!(run.passed());
+}
+
+#[test]
+fn reading_another_process_faults_and_the_others_run_on() {
+    let run = boot(&image("peek", &["hello", "peek", "spin_a"]), &[], TIMEOUT);
+    run.expect("---| Process 'peek' faulted: load access fault at 0x80300000 |---")
+        .expect("mcause: 0x00000005 (load access fault)  mtval: 0x80300000")
+        .expect("---| Process 'peek' stopped |---")
+        .expect("spin_a: done")
+        .expect("hello: done")
+        .expect_absent("peek: read succeeded")
+        .expect("All processes finished (1 faulted");
+    assert!(run.passed());
+}
+
+#[test]
+fn jumping_into_the_kernel_faults_and_the_others_run_on() {
+    let run = boot(&image("kjump", &["kernel_jump", "hello"]), &[], TIMEOUT);
+    run.expect("kernel_jump: jumping to 0x80000000")
+        .expect("---| Process 'kernel_jump' faulted: instruction access fault at 0x80000000 |---")
+        .expect("---| Process 'kernel_jump' stopped |---")
+        .expect("hello: done")
+        .expect("All processes finished (1 faulted");
+    assert!(run.passed());
+}
+
+#[test]
+fn a_malformed_tbf_is_reported_and_skipped_and_the_rest_load() {
+    let path = image("malformed", &["hello", "sleep"]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Corrupt the checksum word (offset 12) of the first app's TBF header.
+    let first_app = 0x10_0000;
+    bytes[first_app + 12] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let run = boot(&path, &[], TIMEOUT);
+    run.expect("Skipping app")
+        .expect("at 0x80100000")
+        .expect("Loading process 'sleep'")
+        .expect("sleep: done")
+        .expect_absent("hello: Hello");
+    assert!(run.passed());
+}
