@@ -1,9 +1,10 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! Loads processes from the app flash region: walks the TBF objects laid
-//! out back to back, places each app's RAM, and hands the layout to
-//! `Kernel::load_process`.
+//! Process loading: walks the TBF objects in app flash and loads each app.
+//!
+//! The objects lie back to back; for each app the loader places its RAM and
+//! hands the layout to `Kernel::load_process`.
 //!
 //! This follows Tock's sequential process loader (`kernel/src/
 //! process_loading.rs`, `process_binary.rs` upstream) and the TBF rules in

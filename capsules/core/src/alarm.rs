@@ -1,8 +1,7 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! Alarm syscall driver (0x0): one alarm per process over one hardware
-//! alarm.
+//! Alarm syscall driver (0x0): one alarm per process on one hardware alarm.
 //!
 //! Implements Tock's `doc/syscalls/00000_alarm.md` with the behaviour of
 //! Tock's alarm capsule, which libtock-rs and libtock-c rely on:

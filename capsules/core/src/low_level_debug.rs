@@ -1,8 +1,7 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! Low-level debug syscall driver (0x8): alert codes and numbers printed
-//! with nothing but `command`.
+//! Low-level debug syscall driver (0x8): alert codes and numbers, by command.
 //!
 //! Implements Tock's `doc/syscalls/00008_low_level_debug.md`. Command 1
 //! prints an alert code (1 = app panic, 2 = a statically linked app is not

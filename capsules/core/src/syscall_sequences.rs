@@ -1,8 +1,7 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! Random system call sequences against all core capsules at once (host
-//! tests only).
+//! Random system call sequences against all core capsules (host tests).
 //!
 //! Several processes issue arbitrary commands, allows and subscribes to the
 //! console, low-level debug and alarm drivers (wired as a board does:
