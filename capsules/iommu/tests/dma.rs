@@ -27,7 +27,7 @@ struct DmaRig {
 fn dma_rig(processes: usize) -> DmaRig {
     let r = rig(processes, ONE);
     let devices: Vec<&'static MockDma> = (0..2)
-        .map(|c| &*r.h.leak(MockDma::new(r.mock(), c, 4096)))
+        .map(|c| r.h.leak(MockDma::new(r.mock(), c, 4096)))
         .collect();
     let ports: &'static [DmaPort<'static>] = Vec::leak(
         devices

@@ -150,7 +150,7 @@ fn i6_faults_reach_only_the_owner_rate_limited() {
     let ups = r.h.upcalls(p);
     assert_eq!(ups.len(), 1);
     assert_eq!(ups[0].subscribe_num, upcall::FAULT);
-    assert_eq!(ups[0].args, (ctx | 0 << 16 | 1 << 24, 0x4000, 256));
+    assert_eq!(ups[0].args, (ctx | 1 << 24, 0x4000, 256));
     assert!(r.h.upcalls(q).is_empty());
     // FAULT_ACK returns the 62 dropped and re-arms.
     assert_eq!(r.ok_u32(p, FAULT_ACK, ctx, 0), 62);
@@ -212,14 +212,14 @@ const GARBAGE: &[usize] = &[
 
 /// A snapshot of everything observable, to check that refused commands
 /// change nothing.
-fn snapshot(
-    r: &Rig,
-) -> (
+type Snapshot = (
     Vec<(usize, usize, mock_iommu::Entry)>,
     usize,
     usize,
     Vec<Option<usize>>,
-) {
+);
+
+fn snapshot(r: &Rig) -> Snapshot {
     (
         r.mock().reachable(),
         r.mock().live_domains(),

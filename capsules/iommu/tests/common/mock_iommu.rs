@@ -158,12 +158,10 @@ impl MockIommu {
             }
             Pending::Unmap(d, iova, len) => {
                 // A failed invalidation leaves the stale entries reachable.
-                if result.is_ok() {
-                    if let Some(Some(s)) = self.domains.borrow_mut().get_mut(d) {
-                        let first = iova >> self.page_shift;
-                        let last = (iova + len) >> self.page_shift;
-                        s.stale.retain(|(p, _)| *p < first || *p >= last);
-                    }
+                if let (Ok(()), Some(Some(s))) = (result, self.domains.borrow_mut().get_mut(d)) {
+                    let first = iova >> self.page_shift;
+                    let last = (iova + len) >> self.page_shift;
+                    s.stale.retain(|(p, _)| *p < first || *p >= last);
                 }
                 self.map_client
                     .map(|c| c.unmap_done(DomainId(d), iova, len, result));
@@ -255,6 +253,46 @@ impl MockIommu {
 
     pub fn free_pages_now(&self) -> usize {
         self.free_pages.get()
+    }
+
+    /// Ids of the domains that exist.
+    pub fn live_domain_ids(&self) -> Vec<usize> {
+        let domains = self.domains.borrow();
+        (0..domains.len())
+            .filter(|&d| domains[d].is_some())
+            .collect()
+    }
+
+    /// Contexts whose device could still use a domain (attached, or an
+    /// attach/detach not yet complete): (context, domain).
+    pub fn context_links(&self) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for ctx in 0..self.contexts {
+            for &d in self.previous.borrow()[ctx]
+                .iter()
+                .chain(self.attached.borrow()[ctx].iter())
+            {
+                out.push((ctx, d));
+            }
+        }
+        out
+    }
+
+    /// Every entry of every domain, live and stale: (domain, entry).
+    pub fn all_entries(&self) -> Vec<(usize, Entry)> {
+        let domains = self.domains.borrow();
+        let mut out = Vec::new();
+        for (d, s) in domains.iter().enumerate() {
+            if let Some(s) = s {
+                out.extend(
+                    s.pages
+                        .values()
+                        .chain(s.stale.iter().map(|(_, e)| e))
+                        .map(|e| (d, *e)),
+                );
+            }
+        }
+        out
     }
 
     pub fn live_domains(&self) -> usize {
