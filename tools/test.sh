@@ -26,7 +26,7 @@ counts() {
 
 status=0
 echo "== stage 1: host tests =="
-if ! cargo test 2>&1 | tee "$log/host.log"; then status=1; fi
+if ! cargo test --no-fail-fast 2>&1 | tee "$log/host.log"; then status=1; fi
 read -r host_pass host_fail < <(counts "$log/host.log")
 echo "host tests: $host_pass passed, $host_fail failed"
 
@@ -36,7 +36,7 @@ bash tools/apps.sh build
 
 echo "== stage 3: QEMU tests =="
 # Two QEMU instances at a time: the machine has two cores.
-if ! cargo test -p qemu-tests -- --test-threads=2 2>&1 | tee "$log/qemu.log"; then status=1; fi
+if ! cargo test --no-fail-fast -p qemu-tests -- --test-threads=2 2>&1 | tee "$log/qemu.log"; then status=1; fi
 read -r qemu_pass qemu_fail < <(counts "$log/qemu.log")
 echo "QEMU tests: $qemu_pass passed, $qemu_fail failed"
 

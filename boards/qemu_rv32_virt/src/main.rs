@@ -212,16 +212,10 @@ pub extern "C" fn main() -> ! {
                     layout.memory_start,
                     layout.memory_start + layout.memory_len
                 ),
-                LoadEvent::Skipped {
-                    address,
-                    name,
-                    error,
-                } => {
-                    kprintln!("Skipping app '{name}' at {address:#010x}: {error}")
-                }
-                LoadEvent::Stopped { .. } | LoadEvent::Padding { .. } => {}
-                #[allow(unreachable_patterns)] // future events
-                _ => {}
+                // Padding objects are tockloader's filler between
+                // fixed-address apps: nothing to report.
+                LoadEvent::Padding { .. } => {}
+                other => kprintln!("{other}"),
             }
         });
     kprintln!(

@@ -87,8 +87,8 @@ fn a_malformed_tbf_is_reported_and_skipped_and_the_rest_load() {
     bytes[first_app + 12] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
     let run = boot(&path, &[], TIMEOUT);
-    run.expect("Skipping app")
-        .expect("at 0x80100000")
+    run.expect("tbf: malformed header at 0x80100000: ")
+        .expect(", skipped")
         .expect("Loading process 'sleep'")
         .expect("sleep: done")
         .expect_absent("hello: Hello");
