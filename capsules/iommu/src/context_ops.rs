@@ -43,7 +43,7 @@ impl IommuDriver<'_> {
         if entry.owner == process.id() {
             return Err(ErrorCode::ALREADY);
         }
-        if entry.owner != FREE || entry.held {
+        if entry.owner != FREE || entry.held() {
             return Err(ErrorCode::BUSY);
         }
         let (held, _, _) = self.tables.usage(process.id());
@@ -57,7 +57,7 @@ impl IommuDriver<'_> {
         self.tables.update_context(slot, |e| {
             e.owner = process.id();
             e.op = ContextOp::Idle;
-            e.armed = true;
+            e.set_armed(true);
             e.dropped = 0;
         });
         Ok(self.tables.context_entry(slot).handle(slot).to_register())
@@ -151,7 +151,7 @@ impl IommuDriver<'_> {
         let dropped = self.tables.context_entry(context.index()).dropped;
         self.tables.update_context(context.index(), |e| {
             e.dropped = 0;
-            e.armed = true;
+            e.set_armed(true);
         });
         Ok(u32::from(dropped))
     }
@@ -182,7 +182,7 @@ impl IommuDriver<'_> {
             ContextOp::Detaching => command::DETACH,
             _ => command::ATTACH,
         };
-        let failed_revocation = entry.revoking && result.is_err();
+        let failed_revocation = entry.revoking() && result.is_err();
         self.tables.update_context(slot, |e| {
             e.attached = attached;
             e.op = ContextOp::Idle;
@@ -190,9 +190,11 @@ impl IommuDriver<'_> {
             // the device with a cached translation: never free the context
             // (I4); its owner's revocation never completes, so the slot
             // never runs again rather than reuse reachable memory.
-            e.wedged |= failed_revocation;
+            if failed_revocation {
+                e.set_wedged(true);
+            }
         });
-        if !entry.revoking {
+        if !entry.revoking() {
             let status = kernel::errorcode::into_statuscode(result);
             let handle = entry.handle(slot).to_register() as usize;
             self.notify(entry.owner, upcall::DONE, (status, command, handle));

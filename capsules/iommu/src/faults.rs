@@ -47,7 +47,7 @@ impl IommuDriver<'_> {
             return;
         };
         let e = self.tables.context_entry(slot);
-        if e.owner == FREE || e.revoking {
+        if e.owner == FREE || e.revoking() {
             return;
         }
         let cause = match fault.cause {
@@ -64,8 +64,8 @@ impl IommuDriver<'_> {
         };
         let first = e.handle(slot).to_register() as usize | cause << 16 | access << 24;
         let args = (first, fault.iova as usize, fault.raw_cause as usize);
-        if e.armed && self.notify(e.owner, upcall::FAULT, args) {
-            self.tables.update_context(slot, |c| c.armed = false);
+        if e.armed() && self.notify(e.owner, upcall::FAULT, args) {
+            self.tables.update_context(slot, |c| c.set_armed(false));
         } else {
             self.tables
                 .update_context(slot, |c| c.dropped = c.dropped.saturating_add(1));
@@ -75,7 +75,7 @@ impl IommuDriver<'_> {
     pub(crate) fn faults_lost(&self, instance: usize) {
         for slot in self.tables.contexts {
             let mut e = slot.0.get();
-            if usize::from(e.instance) == instance && e.owner != FREE && !e.revoking {
+            if usize::from(e.instance) == instance && e.owner != FREE && !e.revoking() {
                 e.dropped = e.dropped.saturating_add(1);
                 slot.0.set(e);
             }

@@ -35,7 +35,7 @@ impl ContextOwnership for IommuDriver<'_> {
         self.tables
             .find_context(instance, context)
             .map(|slot| self.tables.context_entry(slot))
-            .is_some_and(|e| e.owner == process.id() && !e.revoking)
+            .is_some_and(|e| e.owner == process.id() && !e.revoking())
     }
 
     fn hold(&self, instance: usize, context: usize) -> Result<(), ErrorCode> {
@@ -43,16 +43,16 @@ impl ContextOwnership for IommuDriver<'_> {
             .tables
             .find_context(instance, context)
             .ok_or(ErrorCode::INVAL)?;
-        if self.tables.context_entry(slot).held {
+        if self.tables.context_entry(slot).held() {
             return Err(ErrorCode::BUSY);
         }
-        self.tables.update_context(slot, |e| e.held = true);
+        self.tables.update_context(slot, |e| e.set_held(true));
         Ok(())
     }
 
     fn unhold(&self, instance: usize, context: usize) {
         if let Some(slot) = self.tables.find_context(instance, context) {
-            self.tables.update_context(slot, |e| e.held = false);
+            self.tables.update_context(slot, |e| e.set_held(false));
         }
     }
 }

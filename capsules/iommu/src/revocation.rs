@@ -50,7 +50,7 @@ impl ProcessMemoryObserver for IommuDriver<'_> {
         for slot in self.tables.contexts {
             let mut e = slot.0.get();
             if e.owner == owner {
-                e.revoking = true;
+                e.set_revoking(true);
                 slot.0.set(e);
             }
         }
@@ -103,7 +103,7 @@ impl IommuDriver<'_> {
         let mut progressed = false;
         for index in 0..self.tables.contexts.len() {
             let e = self.tables.context_entry(index);
-            if !e.revoking || e.wedged || e.op != ContextOp::Idle {
+            if !e.revoking() || e.wedged() || e.op != ContextOp::Idle {
                 continue;
             }
             let Some(port) = self.port(usize::from(e.instance)) else {
@@ -126,7 +126,7 @@ impl IommuDriver<'_> {
                 }
             }
             let e = self.tables.context_entry(index);
-            if e.revoking && e.op == ContextOp::Idle && e.attached.is_none() {
+            if e.revoking() && e.op == ContextOp::Idle && e.attached.is_none() {
                 self.tables.update_context(index, |c| c.free());
                 progressed = true;
             }
