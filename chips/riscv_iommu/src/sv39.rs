@@ -275,7 +275,9 @@ fn walk_range(
                 break;
             }
             if is_leaf(pte) {
-                if !at.is_multiple_of(span) || next_boundary > end {
+                // Spans are powers of two: a mask, not a 64-bit division
+                // (which rv32 does in software).
+                if at & (span - 1) != 0 || next_boundary > end {
                     return Err(ErrorCode::INVAL);
                 }
                 if clear {
