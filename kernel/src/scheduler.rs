@@ -196,7 +196,9 @@ impl RoundRobin {
             match reason {
                 ContextSwitchReason::SyscallFired { syscall } => {
                     match kernel.handle_syscall(platform, pid, syscall) {
-                        SyscallOutcome::Return(ret) => boundary.set_syscall_return_value(state, ret),
+                        SyscallOutcome::Return(ret) => {
+                            boundary.set_syscall_return_value(state, ret)
+                        }
                         SyscallOutcome::Resume => {}
                         SyscallOutcome::Wait => {
                             if !Self::make_ready(kernel, boundary, pid, state) {
@@ -206,7 +208,12 @@ impl RoundRobin {
                         SyscallOutcome::Exited => break Event::Ran(pid),
                     }
                 }
-                ContextSwitchReason::Fault => break Event::Faulted { process: pid, index },
+                ContextSwitchReason::Fault => {
+                    break Event::Faulted {
+                        process: pid,
+                        index,
+                    };
+                }
                 ContextSwitchReason::Interrupted => {}
             }
             if timer.has_expired() || chip.has_pending_interrupts() {
