@@ -260,14 +260,10 @@ pub extern "C" fn main() -> ! {
 /// Ends the run: every process has exited or been stopped. Waits for the
 /// console to drain, prints a summary and ends QEMU through the finisher.
 fn finish(kernel: &'static Kernel, faults: usize) -> ! {
-    let mut exit_codes = 0usize;
-    for index in 0..kernel.process_count() {
-        if let Some(p) = kernel.process_at(index) {
-            if p.state() == State::Terminated && p.completion_code() != Some(0) {
-                exit_codes += 1;
-            }
-        }
-    }
+    let exit_codes = (0..kernel.process_count())
+        .filter_map(|index| kernel.process_at(index))
+        .filter(|p| p.state() == State::Terminated && p.completion_code() != Some(0))
+        .count();
     kprintln!(
         "All processes finished ({} faulted, {} exited with a non-zero code).",
         faults,
