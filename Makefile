@@ -32,6 +32,8 @@ flash: setup
 lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy -p qemu_rv32_virt -p chip_smoke --target riscv32imac-unknown-none-elf -- -D warnings
+	cd userland-examples && cargo fmt --all -- --check && cargo clippy -- -D warnings
 
 bench: setup
 	@bash tools/bench.sh
