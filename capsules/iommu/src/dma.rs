@@ -179,10 +179,11 @@ impl<'a> DmaDriver<'a> {
         len: usize,
         result: Result<(), ErrorCode>,
     ) {
-        self.ownership.unhold(port.instance, port.context);
+        // Not a copy this driver started: no hold to end, no one to tell.
         let Some(process) = port.started_by.take() else {
             return;
         };
+        self.ownership.unhold(port.instance, port.context);
         let direction = match direction {
             Direction::DeviceToMemory => direction::DEVICE_TO_MEMORY,
             Direction::MemoryToDevice => direction::MEMORY_TO_DEVICE,

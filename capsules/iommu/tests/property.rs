@@ -22,7 +22,7 @@
 //! - once the kernel considers a revocation complete, nothing of the old
 //!   instance is left in any page table or context (I4).
 //!
-//! Sequences: 100,000 by default (`IOMMU_PROPERTY_SEQUENCES` to change;
+//! Sequences: 200,000 by default (`IOMMU_PROPERTY_SEQUENCES` to change;
 //! `IOMMU_PROPERTY_SEED` for the seed); the ignored `soak` test runs
 //! `IOMMU_SOAK_SEQUENCES` (default 2,000,000).
 
@@ -1000,7 +1000,7 @@ fn from_env(name: &str, default: usize) -> usize {
 
 #[test]
 fn random_sequences_match_the_model() {
-    run(from_env("IOMMU_PROPERTY_SEQUENCES", 100_000));
+    run(from_env("IOMMU_PROPERTY_SEQUENCES", 200_000));
 }
 
 #[test]

@@ -9,6 +9,7 @@
 
 pub mod mock_dma;
 pub mod mock_iommu;
+pub mod real;
 
 use std::cell::{Cell, RefCell};
 
