@@ -30,7 +30,7 @@ use libtock_lite::{Wait, console, println};
 pub const ROUNDS: u32 = 5;
 /// Loop iterations per round: some tens of milliseconds on QEMU, several
 /// scheduler time slices.
-pub const ITERATIONS_PER_ROUND: u32 = 4_000_000;
+pub const ITERATIONS_PER_ROUND: u32 = 8_000_000;
 
 /// One round of computation with no system call in it.
 fn busy_round(seed: u32) -> u32 {
