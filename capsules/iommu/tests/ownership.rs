@@ -351,3 +351,29 @@ fn i3_switch_between_own_domains() {
     r.ok(p, DESTROY_DOMAIN, a, 0);
     assert_eq!(r.err(p, DESTROY_DOMAIN, b, 0), ErrorCode::BUSY);
 }
+
+#[test]
+fn short_id_rules_policy() {
+    use capsules_iommu::policy::{ShortIdRule, ShortIdRules};
+    use capsules_iommu::{ContextPolicy, Quotas};
+    static RULES: [ShortIdRule; 2] = [
+        ShortIdRule {
+            short_id: None,
+            instance: 0,
+            context: 0,
+        },
+        ShortIdRule {
+            short_id: Some(0x51),
+            instance: 0,
+            context: 1,
+        },
+    ];
+    let policy = ShortIdRules::new(&RULES, Quotas::DEFAULT);
+    let h = capsule_test_harness::Harness::new(1);
+    // Harness processes have no fixed ShortId: only the "anyone" rule.
+    let p = h.spawn("p");
+    assert!(policy.may_use(p, 0, 0));
+    assert!(!policy.may_use(p, 0, 1));
+    assert!(!policy.may_use(p, 1, 0));
+    assert_eq!(policy.quotas(p), Quotas::DEFAULT);
+}
