@@ -27,6 +27,8 @@ counts() {
 status=0
 echo "== stage 1: host tests =="
 if ! cargo test --no-fail-fast 2>&1 | tee "$log/host.log"; then status=1; fi
+# The userland library's own host tests (a workspace of its own).
+if ! (cd userland-examples && cargo test --no-fail-fast --target x86_64-unknown-linux-gnu -p libtock-lite) 2>&1 | tee -a "$log/host.log"; then status=1; fi
 read -r host_pass host_fail < <(counts "$log/host.log")
 echo "host tests: $host_pass passed, $host_fail failed"
 
