@@ -38,8 +38,9 @@ build_flash() {
     if [ "${SKIP_BUILD:-}" != 1 ]; then build_kernel; fi
     local image="${FLASH_IMAGE:-build/flash.bin}"
     # Kernel slot (1 MiB, zero padded) then an empty app region; tockloader
-    # fills the app region.
-    cp build/kernel.bin "$image"
+    # fills the app region. KERNEL_BIN picks another kernel (the benchmark
+    # build).
+    cp "${KERNEL_BIN:-build/kernel.bin}" "$image"
     truncate -s $((0x100000)) "$image"
     if [ "$#" -gt 0 ]; then
         bash tools/apps.sh install "$image" "$@" >&2

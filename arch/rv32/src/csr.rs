@@ -72,6 +72,16 @@ mod imp {
         (u64::from(high) << 32) | u64::from(low)
     }
 
+    pub fn set_mcounteren(bits: u32) {
+        // SAFETY: `mcounteren` only decides which counters user mode may
+        // read; it cannot affect memory safety.
+        // With S-mode present (QEMU virt), user mode needs the bit in
+        // `scounteren` as well (privileged spec 4.1.5).
+        unsafe {
+            asm!("csrw mcounteren, {0}", "csrw scounteren, {0}", in(reg) bits, options(nomem, nostack))
+        };
+    }
+
     pub fn mcycle() -> u64 {
         let (mut high, mut low, mut high2): (u32, u32, u32);
         let mut tries = 0;
@@ -107,6 +117,7 @@ mod imp {
     pub fn mcycle() -> u64 {
         0
     }
+    pub fn set_mcounteren(_bits: u32) {}
 }
 
 /// Enables the machine interrupts in `bits` (`MIP_*`) in `mie`.
@@ -139,6 +150,16 @@ pub fn wfi() {
 /// Instructions retired (`minstret`), 64 bits.
 pub fn minstret() -> u64 {
     imp::minstret()
+}
+
+/// `mcounteren` bit letting user mode read `instret`/`instreth`.
+pub const MCOUNTEREN_IR: u32 = 1 << 2;
+
+/// Sets which counters user mode may read (`mcounteren` and `scounteren`,
+/// privileged spec 3.1.11, 4.1.5). Boards leave them 0; a benchmark build
+/// exposes `instret`.
+pub fn set_mcounteren(bits: u32) {
+    imp::set_mcounteren(bits);
 }
 
 /// Cycles (`mcycle`), 64 bits.

@@ -96,6 +96,9 @@ impl SyscallDriverLookup for Platform {
 pub extern "C" fn main() -> ! {
     // SAFETY: machine mode at boot; no PMP entry is locked.
     unsafe { rv32::pmp::disable_all() };
+    if cfg!(feature = "bench") {
+        rv32::csr::set_mcounteren(rv32::csr::MCOUNTEREN_IR);
+    }
     kprintln!("qemu_rv32_virt: Tock-compatible kernel with RISC-V IOMMU support");
 
     // ---------- Chip drivers ----------
