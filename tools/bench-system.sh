@@ -23,7 +23,7 @@ read -r text data bss < <("$bin/llvm-size" -A build/kernel.elf |
 printf '%-28s %10s %8s %10s\n' "" ".text(+ro)" ".data" ".bss"
 printf '%-28s %10d %8d %10d\n' "this kernel" "$text" "$data" "$bss"
 printf '%-28s %10d %8d %10d\n' "Tock qemu_rv32_virt (upstream)" 103980 16 109832
-echo "(.bss includes the 16 KiB kernel stack, 8 process slots and the IOMMU's page pools)"
+echo "(.bss: process slots, capsule and driver state, IOMMU page pools and queues; the 16 KiB kernel stack is a section of its own)"
 
 echo
 echo "== Null command system call round trip =="
