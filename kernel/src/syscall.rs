@@ -230,7 +230,36 @@ impl SyscallReturn {
         )
     }
 
-    /// The registers `a0..a3` this return is encoded in (TRD104 4.2). 64-bit
+    /// How many of `a0..a3` this return variant uses. The others are left
+    /// as the process had them: TRD104 lets a caller rely on that, and
+    /// libtock-rs's one- and two-argument system calls (memop, exit) declare
+    /// only `a0`/`a1` as clobbered. Same table as Tock's kernel.
+    pub fn registers_used(&self) -> usize {
+        use SyscallReturn::*;
+        match self {
+            Success => 1,
+            Failure(_) | SuccessU32(_) | SuccessPtr(_) => 2,
+            FailureU32(..)
+            | SuccessU32U32(..)
+            | SuccessU64(_)
+            | AllowReadWriteSuccess(..)
+            | UserspaceReadableAllowSuccess(..)
+            | AllowReadOnlySuccess(..)
+            | SubscribeSuccess(..)
+            | YieldWaitFor(..) => 3,
+            FailureU32U32(..)
+            | FailureU64(..)
+            | SuccessU32U32U32(..)
+            | SuccessU32U64(..)
+            | AllowReadWriteFailure(..)
+            | UserspaceReadableAllowFailure(..)
+            | AllowReadOnlyFailure(..)
+            | SubscribeFailure(..) => 4,
+        }
+    }
+
+    /// The registers `a0..a3` this return is encoded in (TRD104 4.2); only
+    /// the first `registers_used()` are meaningful. 64-bit
     /// values go low word first: `a2` low, `a3` high (or `a1`/`a2` for
     /// success with u64).
     pub fn encode(&self) -> [u32; 4] {
@@ -343,6 +372,23 @@ mod tests {
         ];
         for (ret, regs) in cases {
             assert_eq!(ret.encode(), regs, "{ret:?}");
+        }
+    }
+
+    #[test]
+    fn registers_used_match_the_payload() {
+        use SyscallReturn::*;
+        let c = ErrorCode::FAIL;
+        assert_eq!(Success.registers_used(), 1);
+        assert_eq!(SuccessPtr(4).registers_used(), 2);
+        assert_eq!(Failure(c).registers_used(), 2);
+        assert_eq!(SuccessU64(1).registers_used(), 3);
+        assert_eq!(SubscribeSuccess(1, 2).registers_used(), 3);
+        assert_eq!(SubscribeFailure(c, 1, 2).registers_used(), 4);
+        assert_eq!(SuccessU32U64(1, 2).registers_used(), 4);
+        // Every register beyond the used ones encodes as 0 (unused).
+        for ret in [Success, SuccessU32(9), Failure(c), SuccessU32U32(1, 2)] {
+            assert!(ret.encode()[ret.registers_used()..].iter().all(|&r| r == 0));
         }
     }
 

@@ -95,7 +95,18 @@ impl UserspaceKernelBoundary for SysCall {
     }
 
     fn set_syscall_return_value(&self, state: &mut Rv32StoredState, ret: SyscallReturn) {
-        self.set_syscall_return(state, ret.encode());
+        // Only the registers the variant uses: the others keep the
+        // process's values (TRD104; libtock-rs relies on it for memop).
+        let values = ret.encode();
+        let used = ret.registers_used().min(values.len());
+        let mut registers = [
+            state.regs[crate::syscall::R_A0],
+            state.regs[crate::syscall::R_A1],
+            state.regs[crate::syscall::R_A2],
+            state.regs[crate::syscall::R_A3],
+        ];
+        registers[..used].copy_from_slice(&values[..used]);
+        self.set_syscall_return(state, registers);
     }
 
     fn set_process_function(&self, state: &mut Rv32StoredState, call: FunctionCall) {
@@ -157,6 +168,49 @@ mod tests {
         assert!(config.region(RAM_REGION).is_none());
         assert!(process_pmp(0x8010_0002, 0x10, 0x8030_0000, 0x8030_1000).is_none());
         assert!(process_pmp(usize::MAX - 3, 0x10, 0x8030_0000, 0x8030_1000).is_none());
+    }
+
+    #[test]
+    fn syscall_return_leaves_unused_registers_alone() {
+        use crate::syscall::{R_A0, R_A1, R_A2, R_A3};
+        let boundary = SysCall::new();
+        let mut state = Rv32StoredState::default();
+        state.regs[R_A2] = 0x1234;
+        state.regs[R_A3] = 0x5678;
+        UserspaceKernelBoundary::set_syscall_return_value(
+            &boundary,
+            &mut state,
+            SyscallReturn::SuccessU32(7),
+        );
+        assert_eq!(
+            [
+                state.regs[R_A0],
+                state.regs[R_A1],
+                state.regs[R_A2],
+                state.regs[R_A3]
+            ],
+            [129, 7, 0x1234, 0x5678]
+        );
+        UserspaceKernelBoundary::set_syscall_return_value(
+            &boundary,
+            &mut state,
+            SyscallReturn::Success,
+        );
+        assert_eq!(state.regs[R_A1], 7, "a1 kept after a plain success");
+        UserspaceKernelBoundary::set_syscall_return_value(
+            &boundary,
+            &mut state,
+            SyscallReturn::FailureU64(kernel::ErrorCode::SIZE, 0x1_0000_0002),
+        );
+        assert_eq!(
+            [
+                state.regs[R_A0],
+                state.regs[R_A1],
+                state.regs[R_A2],
+                state.regs[R_A3]
+            ],
+            [3, 7, 2, 1]
+        );
     }
 
     #[test]
