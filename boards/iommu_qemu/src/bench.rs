@@ -23,7 +23,7 @@
 
 use crate::rig::{EDU0, PAGE, Rig};
 use crate::say;
-use kernel::hil::iommu::{DomainId, Domains, Permissions};
+use kernel::hil::iommu::{DomainId, Permissions};
 
 /// 2 MiB-aligned IOVA of the benchmark range (one leaf table for 512
 /// pages).
@@ -50,9 +50,9 @@ static mut BARE_PAGE: BarePage = BarePage([0; 1024]);
 #[inline(never)]
 fn bare_pte_stores(phys: usize, count: usize) {
     let words = (&raw mut BARE_PAGE).cast::<u32>();
-    let mut ppn = (phys >> 12) as u64;
+    let first_ppn = (phys >> 12) as u64;
     for entry in 0..count.min(512) {
-        let pte = (ppn << 10) | u64::from(LEAF_FLAGS);
+        let pte = ((first_ppn + entry as u64) << 10) | u64::from(LEAF_FLAGS);
         // SAFETY: `entry` < 512, so both words are inside `BARE_PAGE`
         // (1024 words), which nothing else accesses and no reference to
         // which exists.
@@ -60,7 +60,6 @@ fn bare_pte_stores(phys: usize, count: usize) {
             words.add(2 * entry + 1).write_volatile((pte >> 32) as u32);
             words.add(2 * entry).write_volatile(pte as u32);
         }
-        ppn += 1;
     }
 }
 
@@ -105,12 +104,12 @@ pub fn run(rig: &Rig) {
     for pages in SIZES {
         let len = pages * PAGE;
         let domain = create(rig, 100);
-        let commands = rig.iommu.commands_written();
+        let commands = rig.driver.commands_written();
         let cold = rig.map(101, domain, BENCH_IOVA, phys, len, Permissions::READ_WRITE);
-        let map_commands = rig.iommu.commands_written() - commands;
-        let commands = rig.iommu.commands_written();
+        let map_commands = rig.driver.commands_written() - commands;
+        let commands = rig.driver.commands_written();
         let unmap = rig.unmap(102, domain, BENCH_IOVA, len);
-        let unmap_commands = rig.iommu.commands_written() - commands;
+        let unmap_commands = rig.driver.commands_written() - commands;
         let warm = rig.map(103, domain, BENCH_IOVA, phys, len, Permissions::READ_WRITE);
         rig.unmap(104, domain, BENCH_IOVA, len);
         destroy(rig, 105, domain);
@@ -132,15 +131,15 @@ pub fn run(rig: &Rig) {
     // Commands per attach, switch and detach.
     let first = create(rig, 110);
     let second = create(rig, 111);
-    let commands = rig.iommu.commands_written();
+    let commands = rig.driver.commands_written();
     rig.attach(112, EDU0, first);
-    let attach = rig.iommu.commands_written() - commands;
-    let commands = rig.iommu.commands_written();
+    let attach = rig.driver.commands_written() - commands;
+    let commands = rig.driver.commands_written();
     rig.attach(113, EDU0, second);
-    let switch = rig.iommu.commands_written() - commands;
-    let commands = rig.iommu.commands_written();
+    let switch = rig.driver.commands_written() - commands;
+    let commands = rig.driver.commands_written();
     rig.detach(114, EDU0);
-    let detach = rig.iommu.commands_written() - commands;
+    let detach = rig.driver.commands_written() - commands;
     destroy(rig, 115, first);
     destroy(rig, 116, second);
     say!("bench: commands attach={attach} switch={switch} detach={detach}");

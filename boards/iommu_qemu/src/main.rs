@@ -156,15 +156,10 @@ pub extern "C" fn main() -> ! {
     edu1.set_edu_client(watch1);
 
     // ---------- IOMMU ----------
+    let (queues, directory, tables) = (&raw mut QUEUES, &raw mut DIRECTORY, &raw mut TABLES);
     // SAFETY: `main` runs once, so these are the only references ever made
     // to the three statics; the driver keeps them for the rest of the run.
-    let (queues, directory, tables) = unsafe {
-        (
-            &mut *(&raw mut QUEUES),
-            &mut *(&raw mut DIRECTORY),
-            &mut *(&raw mut TABLES),
-        )
-    };
+    let (queues, directory, tables) = unsafe { (&mut *queues, &mut *directory, &mut *tables) };
     // SAFETY: the platform IOMMU's 4 KiB register page on QEMU virt with
     // iommu-sys=on, used only by this driver.
     let iommu_regs = unsafe { StaticRef::new(IOMMU_MMIO_BASE as *const IommuRegisters) };
@@ -193,7 +188,7 @@ pub extern "C" fn main() -> ! {
     chip.initialize_interrupts();
     DeferredCall::verify_setup();
 
-    if let Err(error) = iommu.init() {
+    if let Err(error) = iommu_init(iommu) {
         io::fail(format_args!("RiscvIommu::init -> {error:?}"), 6);
     }
     say!(
@@ -213,6 +208,14 @@ pub extern "C" fn main() -> ! {
     scenarios::run(&rig);
     bench::run(&rig);
     io::pass()
+}
+
+/// `RiscvIommu::init`, kept out of line so the driver's code stays in a
+/// symbol of its own for the benchmark's size count (tools/bench.sh counts
+/// this wrapper as driver code).
+#[inline(never)]
+fn iommu_init(iommu: &Iommu) -> Result<(), kernel::ErrorCode> {
+    iommu.init()
 }
 
 #[panic_handler]

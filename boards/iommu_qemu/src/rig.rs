@@ -16,8 +16,8 @@ use core::fmt;
 use kernel::ErrorCode;
 use kernel::deferred_call::DeferredCall;
 use kernel::hil::iommu::{
-    AccessType, Attach, AttachClient, ContextId, DomainId, Fault, FaultCause, FaultClient, Fence,
-    FenceClient, Map, MapClient, Permissions,
+    AccessType, AttachClient, ContextId, DomainId, Fault, FaultCause, FaultClient, FenceClient,
+    Iommu as IommuHil, MapClient, Permissions,
 };
 use kernel::hil::time::{Alarm, AlarmClient, ConvertTicks, Time};
 use kernel::platform::chip::{Chip, InterruptService};
@@ -75,12 +75,20 @@ impl IommuInterrupts {
 impl InterruptService for IommuInterrupts {
     fn service_interrupt(&self, interrupt: u32) -> bool {
         if (IOMMU_BASE..IOMMU_BASE + IOMMU_VECTORS).contains(&interrupt) {
-            self.iommu.handle_interrupt();
+            iommu_handle_interrupt(self.iommu);
             true
         } else {
             false
         }
     }
+}
+
+/// `RiscvIommu::handle_interrupt`, kept out of line so the driver's code
+/// stays in a symbol of its own for the benchmark's size count
+/// (tools/bench.sh counts this wrapper as driver code).
+#[inline(never)]
+pub fn iommu_handle_interrupt(iommu: &Iommu) {
+    iommu.handle_interrupt();
 }
 
 /// Faults reported through `FaultClient` since the last `clear`.
@@ -155,11 +163,16 @@ pub struct ExpectedFault {
     pub address_reported: bool,
 }
 
+/// A `map_done` or `unmap_done`: domain, IOVA, length, result.
+type RangeDone = (DomainId, usize, usize, Result<(), ErrorCode>);
+/// An `attach_done`: context, domain, result.
+type AttachDone = (ContextId, DomainId, Result<(), ErrorCode>);
+
 /// Records every HIL callback and the alarm.
 pub struct Events {
-    map_done: Cell<Option<(DomainId, usize, usize, Result<(), ErrorCode>)>>,
-    unmap_done: Cell<Option<(DomainId, usize, usize, Result<(), ErrorCode>)>>,
-    attach_done: Cell<Option<(ContextId, DomainId, Result<(), ErrorCode>)>>,
+    map_done: Cell<Option<RangeDone>>,
+    unmap_done: Cell<Option<RangeDone>>,
+    attach_done: Cell<Option<AttachDone>>,
     detach_done: Cell<Option<(ContextId, Result<(), ErrorCode>)>>,
     fence_done: Cell<Option<Result<(), ErrorCode>>>,
     pub faults: FaultLog,
@@ -358,7 +371,12 @@ fn io_fence() {
 /// Everything a scenario uses.
 pub struct Rig {
     pub chip: &'static TestChip,
-    pub iommu: &'static Iommu,
+    /// The instance, as the HIL sees it: every call is dynamically
+    /// dispatched, which also keeps the driver's code out of the board's
+    /// functions for the benchmark's size count.
+    pub iommu: &'static dyn IommuHil<'static>,
+    /// The same instance, for its benchmark counter only.
+    pub driver: &'static Iommu,
     pub edus: [&'static Edu<'static>; 2],
     pub watches: [&'static DmaWatch; 2],
     pub timer: &'static MachineTimer<'static>,
@@ -370,7 +388,7 @@ pub struct Rig {
 impl Rig {
     pub fn new(
         chip: &'static TestChip,
-        iommu: &'static Iommu,
+        driver: &'static Iommu,
         edus: [&'static Edu<'static>; 2],
         watches: [&'static DmaWatch; 2],
         timer: &'static MachineTimer<'static>,
@@ -378,7 +396,8 @@ impl Rig {
     ) -> Self {
         Rig {
             chip,
-            iommu,
+            iommu: driver,
+            driver,
             edus,
             watches,
             timer,

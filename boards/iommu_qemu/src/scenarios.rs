@@ -18,9 +18,7 @@
 
 use crate::rig::{Buffer, EDU0, EDU1, ExpectedFault, PAGE, Rig};
 use crate::say;
-use kernel::hil::iommu::{
-    AccessType, Attach, ContextId, DomainId, Domains, FaultCause, Geometry, Permissions, Translate,
-};
+use kernel::hil::iommu::{AccessType, ContextId, DomainId, FaultCause, Permissions};
 use qemu_rv32_virt_chip::edu::DmaDirection::{FromRam, ToRam};
 
 /// edu0's source page (mapped read/write in domain 0).
