@@ -513,7 +513,9 @@ impl Kernel {
         let high_water = process.allow_high_water();
         let set_break = |new_break: usize| -> Result<usize, ErrorCode> {
             if new_break < high_water {
-                // Would un-own memory a capsule may still hold an allow of.
+                // Would un-own memory a capsule may still hold an allow of
+                // (or a device a mapping of). INVAL, as TRD104 describes;
+                // Tock's kernel returns NOMEM for every refused brk.
                 return Err(ErrorCode::INVAL);
             }
             process.brk(new_break).map_err(|_| ErrorCode::NOMEM)
@@ -536,7 +538,9 @@ impl Kernel {
                 }
             }
             2 => SyscallReturn::SuccessPtr(process.memory_start()),
-            3 => SyscallReturn::SuccessPtr(process.app_break()),
+            // The end of the whole RAM block, grant region included (as
+            // Tock); the break itself is returned by sbrk(0).
+            3 => SyscallReturn::SuccessPtr(process.memory_end()),
             4 => SyscallReturn::SuccessPtr(layout.map_or(0, |l| l.flash_start)),
             5 => SyscallReturn::SuccessPtr(layout.map_or(0, |l| l.flash_start + l.flash_len)),
             6 => SyscallReturn::SuccessPtr(process.kernel_break()),

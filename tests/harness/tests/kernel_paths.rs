@@ -287,6 +287,10 @@ fn memop_brk_and_sbrk_stay_between_allows_and_grants() {
     assert_eq!(h.memop(p, 2, 0), SyscallReturn::SuccessPtr(start));
     assert_eq!(
         h.memop(p, 3, 0),
+        SyscallReturn::SuccessPtr(start + RAM_SIZE)
+    );
+    assert_eq!(
+        h.memop(p, 1, 0),
         SyscallReturn::SuccessPtr(start + INITIAL_BREAK)
     );
     assert_eq!(h.memop(p, 0, start + 0x1000), SyscallReturn::Success);
@@ -294,7 +298,7 @@ fn memop_brk_and_sbrk_stay_between_allows_and_grants() {
         h.memop(p, 1, 0x100),
         SyscallReturn::SuccessPtr(start + 0x1000)
     );
-    assert_eq!(h.memop(p, 3, 0), SyscallReturn::SuccessPtr(start + 0x1100));
+    assert_eq!(h.memop(p, 1, 0), SyscallReturn::SuccessPtr(start + 0x1100));
     // Into the grant region or beyond the block: NOMEM.
     assert_eq!(
         h.memop(p, 0, start + RAM_SIZE + 4),

@@ -35,7 +35,8 @@ pub fn ram_start() -> Result<usize, ErrorCode> {
     query(operation::RAM_START)
 }
 
-/// The current process break (end of the process-accessible RAM).
+/// The end of the process's RAM block (past the kernel-owned grant region
+/// at its top, as Tock reports it); `sbrk(0)` gives the current break.
 pub fn ram_end() -> Result<usize, ErrorCode> {
     query(operation::RAM_END)
 }
