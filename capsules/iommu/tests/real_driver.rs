@@ -12,7 +12,7 @@ mod common;
 
 use capsules_iommu::driver::command::*;
 use capsules_iommu::driver::upcall;
-use common::real::{DRIVER, PAGE, real};
+use common::real::{DRIVER, PAGE, real, real_two};
 use common::{map_r2, range_r3};
 use kernel::ErrorCode;
 use kernel::process::State;
@@ -171,4 +171,49 @@ fn switching_between_own_domains_on_the_real_driver() {
     assert_eq!(r.dma_write(8, 0x30_000, b"cccc").0, 0);
     assert_eq!(r.cmd(p, RELEASE, ctx, 0), SyscallReturn::Success);
     assert_eq!(r.cmd(p, DESTROY_DOMAIN, b, 0), SyscallReturn::Success);
+}
+
+#[test]
+fn two_instances_each_with_its_own_contexts_and_domains() {
+    let r = real_two(2);
+    let p = r.spawn("p");
+    let q = r.spawn("q");
+    // p: device 8 behind instance 0; q: device 8 behind instance 1. Same
+    // requester id, different IOMMUs.
+    let (_, _, p_page) = r.mapped(p);
+    let qc = r.handle(q, ACQUIRE, 1, 0);
+    let qd = r.handle(q, CREATE_DOMAIN, 1, 0);
+    let q_page = r.h.ram_start(q) + r.page_offset(q);
+    assert!(r.h.allow_rw(q, DRIVER, 0, q_page, PAGE).is_success());
+    assert_eq!(
+        r.done(q, MAP, map_r2(qd, 0, 0, false), range_r3(0x10, 1)),
+        (0, MAP, qd)
+    );
+    // A domain of one instance does not attach to a context of the other.
+    let pd = r.handle(p, CREATE_DOMAIN, 0, 0);
+    assert_eq!(
+        r.cmd(q, ATTACH, qc, pd),
+        SyscallReturn::Failure(ErrorCode::INVAL)
+    );
+    assert_eq!(r.done(q, ATTACH, qc, qd), (0, ATTACH, qc));
+    let dma = |instance: usize, data: &[u8]| {
+        let mut buffer = data.to_vec();
+        let (model, _) = r.instances()[instance];
+        model
+            .borrow_mut()
+            .dma(8, 0x10_000, Access::Write, &mut buffer)
+            .completed
+    };
+    assert_eq!(dma(0, b"pppp"), 1);
+    assert_eq!(dma(1, b"qqqq"), 1);
+    assert_eq!(r.h.read_ram(p, p_page - r.h.ram_start(p), 4), b"pppp");
+    assert_eq!(r.h.read_ram(q, q_page - r.h.ram_start(q), 4), b"qqqq");
+    // q exits: only instance 1 is cleaned; p's device keeps working.
+    r.h.exit(q, 0);
+    r.settle();
+    assert_eq!(r.h.process(q).revocations_pending(), 0);
+    assert_eq!(dma(1, b"QQQQ"), 0);
+    assert_eq!(r.h.read_ram(q, q_page - r.h.ram_start(q), 4), b"qqqq");
+    assert_eq!(dma(0, b"PPPP"), 1);
+    r.settle();
 }

@@ -32,9 +32,11 @@ pub type Chip = RiscvIommu<'static, 2, 4>;
 
 pub struct Real {
     pub h: &'static Harness,
+    /// Instance 0.
     pub model: RefCell<Model>,
     pub iommu: &'static Chip,
-    ram_registered: Cell<usize>,
+    /// Instance 1, if the rig has two.
+    pub second: Option<(RefCell<Model>, &'static Chip)>,
 }
 
 fn leak_pages(count: usize) -> &'static mut [Page] {
@@ -46,8 +48,8 @@ fn leak_pages(count: usize) -> &'static mut [Page] {
     )
 }
 
-pub fn real(processes: usize) -> Real {
-    let h = Harness::new(processes);
+/// One modelled IOMMU and its driver, not yet initialized.
+fn instance() -> (Model, &'static Chip) {
     let mut model = Model::new();
     let queues: &'static mut QueueMemory = Box::leak(Box::new(QueueMemory::ZERO));
     model.add_ram(
@@ -70,11 +72,29 @@ pub fn real(processes: usize) -> Real {
         InterruptVectors { civ: 0, fiv: 1 },
     )));
     iommu.register();
-    let ports: &'static [InstancePort<'static>] = Vec::leak(vec![InstancePort::new(
-        0,
-        iommu as &'static dyn Iommu<'static>,
-    )]);
-    let storage: &'static IommuStorage<2, 4, 4> = h.leak(IommuStorage::new());
+    (model, iommu)
+}
+
+/// The capsule over one real instance.
+pub fn real(processes: usize) -> Real {
+    build(processes, false)
+}
+
+/// The capsule over two real instances (each with devices 8 and 9).
+pub fn real_two(processes: usize) -> Real {
+    build(processes, true)
+}
+
+fn build(processes: usize, two: bool) -> Real {
+    let h = Harness::new(processes);
+    let (model, iommu) = instance();
+    let second = two.then(instance);
+    let mut ports = vec![InstancePort::new(0, iommu as &'static dyn Iommu<'static>)];
+    if let Some((_, chip)) = &second {
+        ports.push(InstancePort::new(1, *chip as &'static dyn Iommu<'static>));
+    }
+    let ports: &'static [InstancePort<'static>] = Vec::leak(ports);
+    let storage: &'static IommuStorage<4, 8, 4> = h.leak(IommuStorage::new());
     let policy = h.leak(TestPolicy {
         harness: h,
         deny: RefCell::new(Vec::new()),
@@ -97,9 +117,12 @@ pub fn real(processes: usize) -> Real {
         h,
         model: RefCell::new(model),
         iommu,
-        ram_registered: Cell::new(0),
+        second: second.map(|(m, c)| (RefCell::new(m), c)),
     };
     iommu.init().expect("init");
+    if let Some((_, chip)) = &r.second {
+        chip.init().expect("init");
+    }
     r.settle();
     r
 }
@@ -109,10 +132,18 @@ impl Real {
     /// command queue, its interrupt reaches the driver, deferred calls run.
     pub fn settle(&self) {
         for _ in 0..1000 {
-            self.model.borrow_mut().process();
-            if self.model.borrow_mut().interrupt_pending() {
-                self.iommu.handle_interrupt();
-            } else if DeferredCall::has_tasks() {
+            let mut idle = true;
+            for (model, chip) in self.instances() {
+                model.borrow_mut().process();
+                if model.borrow_mut().interrupt_pending() {
+                    chip.handle_interrupt();
+                    idle = false;
+                }
+            }
+            if !idle {
+                continue;
+            }
+            if DeferredCall::has_tasks() {
                 DeferredCall::service_next_pending();
             } else {
                 return;
@@ -121,12 +152,20 @@ impl Real {
         panic!("never settled");
     }
 
+    /// Every instance: (model, driver).
+    pub fn instances(&self) -> Vec<(&RefCell<Model>, &'static Chip)> {
+        let mut all = vec![(&self.model, self.iommu)];
+        if let Some((m, c)) = &self.second {
+            all.push((m, *c));
+        }
+        all
+    }
+
     pub fn spawn(&self, name: &'static str) -> ProcessId {
         let p = self.h.spawn(name);
-        self.model
-            .borrow_mut()
-            .add_ram(self.h.ram_start(p), RAM_SIZE);
-        self.ram_registered.set(self.ram_registered.get() + 1);
+        for (model, _) in self.instances() {
+            model.borrow_mut().add_ram(self.h.ram_start(p), RAM_SIZE);
+        }
         p
     }
 
