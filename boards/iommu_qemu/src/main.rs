@@ -27,6 +27,8 @@
 #![no_main]
 
 mod bench;
+mod buffers;
+mod events;
 mod io;
 mod rig;
 mod scenarios;

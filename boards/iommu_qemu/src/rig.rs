@@ -1,8 +1,9 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! The test rig: the IOMMU instance, the two `edu`s, a client that records
-//! every HIL callback, the DMA buffers, and the bounded poll loop.
+//! The test rig: the IOMMU instance, the two `edu`s, the recorded
+//! callbacks (`events.rs`), the DMA buffers (`buffers.rs`), and the bounded
+//! poll loop.
 //!
 //! Every IOMMU operation goes through `kernel::hil::iommu` and is
 //! split-phase: a helper makes the call, then runs the kernel loop (chip
@@ -11,19 +12,18 @@
 //! `Ok`. Each wait is bounded twice: by a watchdog alarm (virtual time)
 //! and by a number of loop rounds.
 
+pub use crate::buffers::{Buffer, checksum_all};
+pub use crate::events::{DmaWatch, Events, FaultSummary, IommuInterrupts};
 use core::cell::Cell;
 use core::fmt;
-use kernel::ErrorCode;
 use kernel::deferred_call::DeferredCall;
 use kernel::hil::iommu::{
-    AccessType, AttachClient, ContextId, DomainId, Fault, FaultCause, FaultClient, FenceClient,
-    Iommu as IommuHil, MapClient, Permissions,
+    AccessType, ContextId, DomainId, FaultCause, Iommu as IommuHil, Permissions,
 };
-use kernel::hil::time::{Alarm, AlarmClient, ConvertTicks, Time};
-use kernel::platform::chip::{Chip, InterruptService};
+use kernel::hil::time::{Alarm, ConvertTicks, Time};
+use kernel::platform::chip::Chip;
 use qemu_rv32_virt_chip::QemuRv32VirtChip;
-use qemu_rv32_virt_chip::edu::{DmaDirection, Edu, EduClient};
-use qemu_rv32_virt_chip::interrupts::{IOMMU_BASE, IOMMU_VECTORS};
+use qemu_rv32_virt_chip::edu::{DmaDirection, Edu};
 use qemu_rv32_virt_chip::timer::MachineTimer;
 use riscv_iommu::RiscvIommu;
 
@@ -49,10 +49,6 @@ pub const EDU1: ContextId = ContextId(1);
 
 /// Bytes in a page.
 pub const PAGE: usize = 4096;
-/// DMA buffer pages in RAM.
-pub const BUFFERS: usize = 8;
-/// 32-bit words in a page.
-const WORDS: usize = PAGE / 4;
 
 /// Virtual time one wait may take: an `edu` DMA needs about 100 ms.
 const WAIT_MS: u32 = 3_000;
@@ -60,91 +56,6 @@ const WAIT_MS: u32 = 3_000;
 const MAX_ROUNDS: usize = 10_000;
 /// Rounds `settle` runs at most.
 const SETTLE_ROUNDS: usize = 100;
-
-/// Routes the IOMMU's wired vectors (PLIC 0x24..0x27) to its driver.
-pub struct IommuInterrupts {
-    iommu: &'static Iommu,
-}
-
-impl IommuInterrupts {
-    pub fn new(iommu: &'static Iommu) -> Self {
-        IommuInterrupts { iommu }
-    }
-}
-
-impl InterruptService for IommuInterrupts {
-    fn service_interrupt(&self, interrupt: u32) -> bool {
-        if (IOMMU_BASE..IOMMU_BASE + IOMMU_VECTORS).contains(&interrupt) {
-            iommu_handle_interrupt(self.iommu);
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// `RiscvIommu::handle_interrupt`, kept out of line so the driver's code
-/// stays in a symbol of its own for the benchmark's size count
-/// (tools/bench.sh counts this wrapper as driver code).
-#[inline(never)]
-pub fn iommu_handle_interrupt(iommu: &Iommu) {
-    iommu.handle_interrupt();
-}
-
-/// Faults reported through `FaultClient` since the last `clear`.
-pub struct FaultLog {
-    count: Cell<usize>,
-    first: Cell<Option<Fault>>,
-    /// Records whose context, cause or access differ from the first one.
-    odd: Cell<usize>,
-    lowest: Cell<u64>,
-    highest: Cell<u64>,
-    lost: Cell<usize>,
-}
-
-/// A summary of the faults since the last `clear`.
-#[derive(Clone, Copy, Debug)]
-pub struct FaultSummary {
-    pub count: usize,
-    pub first: Option<Fault>,
-    pub odd: usize,
-    pub lowest: u64,
-    pub highest: u64,
-    pub lost: usize,
-}
-
-impl FaultLog {
-    const fn new() -> Self {
-        FaultLog {
-            count: Cell::new(0),
-            first: Cell::new(None),
-            odd: Cell::new(0),
-            lowest: Cell::new(u64::MAX),
-            highest: Cell::new(0),
-            lost: Cell::new(0),
-        }
-    }
-
-    pub fn clear(&self) {
-        self.count.set(0);
-        self.first.set(None);
-        self.odd.set(0);
-        self.lowest.set(u64::MAX);
-        self.highest.set(0);
-        self.lost.set(0);
-    }
-
-    pub fn summary(&self) -> FaultSummary {
-        FaultSummary {
-            count: self.count.get(),
-            first: self.first.get(),
-            odd: self.odd.get(),
-            lowest: self.lowest.get(),
-            highest: self.highest.get(),
-            lost: self.lost.get(),
-        }
-    }
-}
 
 /// What a faulting DMA must have produced.
 pub struct ExpectedFault {
@@ -161,211 +72,6 @@ pub struct ExpectedFault {
     pub iova: usize,
     pub len: usize,
     pub address_reported: bool,
-}
-
-/// A `map_done` or `unmap_done`: domain, IOVA, length, result.
-type RangeDone = (DomainId, usize, usize, Result<(), ErrorCode>);
-/// An `attach_done`: context, domain, result.
-type AttachDone = (ContextId, DomainId, Result<(), ErrorCode>);
-
-/// Records every HIL callback and the alarm.
-pub struct Events {
-    map_done: Cell<Option<RangeDone>>,
-    unmap_done: Cell<Option<RangeDone>>,
-    attach_done: Cell<Option<AttachDone>>,
-    detach_done: Cell<Option<(ContextId, Result<(), ErrorCode>)>>,
-    fence_done: Cell<Option<Result<(), ErrorCode>>>,
-    pub faults: FaultLog,
-    alarm: Cell<bool>,
-}
-
-impl Events {
-    pub const fn new() -> Self {
-        Events {
-            map_done: Cell::new(None),
-            unmap_done: Cell::new(None),
-            attach_done: Cell::new(None),
-            detach_done: Cell::new(None),
-            fence_done: Cell::new(None),
-            faults: FaultLog::new(),
-            alarm: Cell::new(false),
-        }
-    }
-}
-
-impl MapClient for Events {
-    fn map_done(&self, domain: DomainId, iova: usize, len: usize, result: Result<(), ErrorCode>) {
-        self.map_done.set(Some((domain, iova, len, result)));
-    }
-
-    fn unmap_done(&self, domain: DomainId, iova: usize, len: usize, result: Result<(), ErrorCode>) {
-        self.unmap_done.set(Some((domain, iova, len, result)));
-    }
-}
-
-impl AttachClient for Events {
-    fn attach_done(&self, context: ContextId, domain: DomainId, result: Result<(), ErrorCode>) {
-        self.attach_done.set(Some((context, domain, result)));
-    }
-
-    fn detach_done(&self, context: ContextId, result: Result<(), ErrorCode>) {
-        self.detach_done.set(Some((context, result)));
-    }
-}
-
-impl FenceClient for Events {
-    fn fence_done(&self, result: Result<(), ErrorCode>) {
-        self.fence_done.set(Some(result));
-    }
-}
-
-impl FaultClient for Events {
-    fn fault(&self, fault: Fault) {
-        let log = &self.faults;
-        log.count.set(log.count.get() + 1);
-        match log.first.get() {
-            None => log.first.set(Some(fault)),
-            Some(first) => {
-                if first.context != fault.context
-                    || first.cause != fault.cause
-                    || first.access != fault.access
-                {
-                    log.odd.set(log.odd.get() + 1);
-                }
-            }
-        }
-        log.lowest.set(log.lowest.get().min(fault.iova));
-        log.highest.set(log.highest.get().max(fault.iova));
-    }
-
-    fn faults_lost(&self) {
-        self.faults.lost.set(self.faults.lost.get() + 1);
-    }
-}
-
-impl AlarmClient for Events {
-    fn alarm(&self) {
-        self.alarm.set(true);
-    }
-}
-
-/// Completion of one `edu`'s DMA.
-pub struct DmaWatch {
-    done: Cell<Option<Result<(), ErrorCode>>>,
-}
-
-impl DmaWatch {
-    pub const fn new() -> Self {
-        DmaWatch {
-            done: Cell::new(None),
-        }
-    }
-}
-
-impl EduClient for DmaWatch {
-    fn dma_done(&self, result: Result<(), ErrorCode>) {
-        self.done.set(Some(result));
-    }
-}
-
-/// RAM the `edu`s reach through the IOMMU: page-aligned pages, each mapped
-/// on its own.
-#[repr(C, align(4096))]
-struct DmaPages([[u32; WORDS]; BUFFERS]);
-
-/// Accessed only through `Buffer`, with volatile accesses, because the
-/// devices write it behind the compiler's back; no reference to it is
-/// ever made.
-static mut DMA_PAGES: DmaPages = DmaPages([[0; WORDS]; BUFFERS]);
-
-/// One page of `DMA_PAGES`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Buffer(pub usize);
-
-/// Word `index` of the test pattern `seed`: distinct per seed and word, so
-/// a shifted or partial copy is caught.
-fn pattern(seed: u32, index: usize) -> u32 {
-    seed.wrapping_mul(0x9e37_79b9) ^ (index as u32).wrapping_mul(0x0100_0193) ^ 0x5a5a_0000
-}
-
-impl Buffer {
-    fn word(&self, index: usize) -> *mut u32 {
-        assert!(self.0 < BUFFERS && index < WORDS);
-        // SAFETY: both indices are in bounds (checked above), so the
-        // pointer stays inside `DMA_PAGES`; only its address is taken.
-        unsafe {
-            (&raw mut DMA_PAGES)
-                .cast::<u32>()
-                .add(self.0 * WORDS + index)
-        }
-    }
-
-    fn read(&self, index: usize) -> u32 {
-        // SAFETY: `word` is in bounds and aligned; the page is plain RAM
-        // that only this module and the devices access, and no reference
-        // to it exists (see `DMA_PAGES`).
-        unsafe { self.word(index).read_volatile() }
-    }
-
-    fn write(&self, index: usize, value: u32) {
-        // SAFETY: as in `read`.
-        unsafe { self.word(index).write_volatile(value) }
-    }
-
-    /// The page's physical address (the kernel runs on physical addresses).
-    pub fn phys(&self) -> usize {
-        self.word(0) as usize
-    }
-
-    /// Fills the whole page with pattern `seed`.
-    pub fn fill(&self, seed: u32) {
-        for index in 0..WORDS {
-            self.write(index, pattern(seed, index));
-        }
-        // The device reads the page after this: order the stores first.
-        io_fence();
-    }
-
-    /// Zeroes the whole page.
-    pub fn zero(&self) {
-        for index in 0..WORDS {
-            self.write(index, 0);
-        }
-        io_fence();
-    }
-
-    /// Whether the first `len` bytes hold pattern `seed` (word for word,
-    /// from the start of the page).
-    pub fn holds(&self, seed: u32, len: usize) -> bool {
-        io_fence();
-        (0..len / 4).all(|index| self.read(index) == pattern(seed, index))
-    }
-
-    /// Whether the first `len` bytes are zero.
-    pub fn is_zero(&self, len: usize) -> bool {
-        io_fence();
-        (0..len / 4).all(|index| self.read(index) == 0)
-    }
-}
-
-/// A checksum (FNV-1a over words) of every DMA page: equal before and after
-/// a faulting DMA means no page changed.
-pub fn checksum_all() -> u32 {
-    let mut hash = 0x811c_9dc5u32;
-    for buffer in 0..BUFFERS {
-        for index in 0..WORDS {
-            hash = (hash ^ Buffer(buffer).read(index)).wrapping_mul(0x0100_0193);
-        }
-    }
-    hash
-}
-
-/// Orders this hart's memory and MMIO accesses (`fence iorw, iorw`):
-/// buffer stores before the MMIO write that starts a DMA, and the DMA's
-/// completion interrupt before reads of what the device wrote.
-fn io_fence() {
-    // SAFETY: a fence has no effect on memory contents or registers.
-    unsafe { core::arch::asm!("fence iorw, iorw", options(nostack)) };
 }
 
 /// Everything a scenario uses.
