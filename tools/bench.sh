@@ -76,7 +76,7 @@ echo
         if (name ~ /^(<)?kernel::hil::iommu::/ || name ~ /^_\$LT\$kernel\.\.hil\.\.iommu\.\./) {
             hil += size; hil_n++
         } else if (name ~ /^(<)?riscv_iommu::/ || name ~ /^_\$LT\$riscv_iommu\.\./ ||
-                   name ~ /^iommu_qemu::iommu_init::/ || name ~ /^iommu_qemu::rig::iommu_handle_interrupt::/) {
+                   name ~ /^iommu_qemu::([a-z_]+::)?iommu_(init|handle_interrupt)::/) {
             driver += size; driver_n++
         }
         text += size
