@@ -32,6 +32,8 @@ pub type Chip = RiscvIommu<'static, 2, 4>;
 
 pub struct Real {
     pub h: &'static Harness,
+    /// The IOMMU capsule.
+    pub driver: &'static IommuDriver<'static>,
     /// Instance 0.
     pub model: RefCell<Model>,
     pub iommu: &'static Chip,
@@ -115,6 +117,7 @@ fn build(processes: usize, two: bool) -> Real {
     h.add_memory_observer(driver);
     let r = Real {
         h,
+        driver,
         model: RefCell::new(model),
         iommu,
         second: second.map(|(m, c)| (RefCell::new(m), c)),
@@ -150,6 +153,11 @@ impl Real {
             }
         }
         panic!("never settled");
+    }
+
+    /// The IOMMU capsule as an ownership query (for device capsules).
+    pub fn ownership(&self) -> &'static dyn capsules_iommu::ContextOwnership {
+        self.driver
     }
 
     /// Every instance: (model, driver).
