@@ -27,6 +27,8 @@ use capsules_core::alarm::{self, AlarmDriver};
 use capsules_core::console::{self, Console};
 use capsules_core::low_level_debug::{self, LowLevelDebug};
 use capsules_core::virtual_uart::{MuxUart, UartDevice};
+use capsules_iommu::dma::{self, DmaDriver, DmaPort};
+use capsules_iommu::{ContextPolicy, InstancePort, IommuDriver, IommuStorage, Quotas};
 use kernel::capabilities::{
     MainLoopCapability, MemoryAllocationCapability, ProcessManagementCapability,
 };
@@ -34,16 +36,22 @@ use kernel::deferred_call::{DeferredCall, DeferredCallClient};
 use kernel::hil::time::Alarm;
 use kernel::hil::uart::{Receive, Transmit};
 use kernel::platform::SyscallDriverLookup;
+use kernel::platform::chip::InterruptService;
 use kernel::process::{ProcessStandard, State};
 use kernel::process_loading::{self, LoadEvent, LoaderConfig};
 use kernel::scheduler::{Event, RoundRobin};
 use kernel::syscall::SyscallDriver;
 use kernel::utilities::StaticRef;
-use kernel::{FaultPolicy, Kernel, create_capability};
+use kernel::{FaultPolicy, Kernel, ProcessId, create_capability};
 use qemu_rv32_virt_chip::QemuRv32VirtChip;
+use qemu_rv32_virt_chip::edu::{self, Edu};
+use qemu_rv32_virt_chip::interrupts;
+use qemu_rv32_virt_chip::pci::{self, PciDevice, PciEcam};
 use qemu_rv32_virt_chip::plic::{self, Plic};
 use qemu_rv32_virt_chip::timer::{self, MachineTimer};
 use qemu_rv32_virt_chip::uart::{self, Uart16550};
+use riscv_iommu::registers::IommuRegisters;
+use riscv_iommu::{InterruptVectors, Page, PagePool, QueueMemory, RiscvIommu};
 use rv32::{Rv32StoredState, SysCall};
 
 use io::kprintln;
@@ -58,6 +66,32 @@ const APP_RAM: (usize, usize) = (0x8030_0000, 0x10_0000);
 const GRANT_RESERVE: usize = 0x2000;
 /// Time slice of the round-robin scheduler.
 const TIMESLICE_US: u32 = 10_000;
+/// The platform RISC-V IOMMU of `virt,iommu-sys=on`.
+const IOMMU_BASE: usize = 0x0301_0000;
+/// Its wired interrupt vectors: command queue, fault queue
+/// (PLIC sources `interrupts::IOMMU_BASE + vector`).
+const IOMMU_VECTORS: InterruptVectors = InterruptVectors { civ: 0, fiv: 1 };
+/// Translation contexts: the two `edu` devices.
+const IOMMU_CONTEXTS: usize = 2;
+/// Domains (I/O address spaces) in the instance, shared by all processes.
+const IOMMU_DOMAINS: usize = 8;
+/// Page-table pages for all domains (each domain takes a root page plus
+/// one page per GiB and per 2 MiB region it maps into).
+const IOMMU_TABLE_PAGES: usize = 32;
+/// What one process may hold.
+const IOMMU_QUOTAS: Quotas = Quotas {
+    contexts: 2,
+    domains: 4,
+    pages: 16,
+};
+/// Package names of the apps that may acquire each edu context (index =
+/// context). The board's policy: DMA is offered to named apps only.
+const EDU_USERS: [&[&str]; IOMMU_CONTEXTS] = [
+    &["dma_demo", "dma_readonly", "dma_switch", "dma_thief"],
+    &["dma_demo", "dma_switch", "dma_thief"],
+];
+
+type Iommu = RiscvIommu<'static, IOMMU_CONTEXTS, IOMMU_DOMAINS>;
 
 /// Places `value` in a `static` and returns a `&'static mut` to it.
 macro_rules! static_init {
@@ -69,13 +103,57 @@ macro_rules! static_init {
     }};
 }
 
-type Chip = QemuRv32VirtChip<'static, ()>;
+type Chip = QemuRv32VirtChip<'static, &'static Devices>;
+
+/// PLIC sources beyond the UART: the edus' INTx and the IOMMU's vectors.
+struct Devices {
+    edus: [&'static Edu<'static>; IOMMU_CONTEXTS],
+    iommu: &'static Iommu,
+}
+
+impl InterruptService for Devices {
+    fn service_interrupt(&self, interrupt: u32) -> bool {
+        let iommu_civ = interrupts::IOMMU_BASE + u32::from(IOMMU_VECTORS.civ);
+        let iommu_fiv = interrupts::IOMMU_BASE + u32::from(IOMMU_VECTORS.fiv);
+        if interrupt == iommu_civ || interrupt == iommu_fiv {
+            self.iommu.handle_interrupt();
+            return true;
+        }
+        // INTx lines may be shared: let every device that uses it look.
+        let mut handled = false;
+        for edu in self.edus {
+            handled |= edu.service_interrupt(interrupt);
+        }
+        handled
+    }
+}
+
+/// Which app may acquire which edu context: by package name (`EDU_USERS`).
+struct EduPolicy {
+    kernel: &'static Kernel,
+}
+
+impl ContextPolicy for EduPolicy {
+    fn may_use(&self, process: ProcessId, instance: usize, context: usize) -> bool {
+        let name = self.kernel.process_map_or("", process, |p| p.name());
+        instance == 0
+            && EDU_USERS
+                .get(context)
+                .is_some_and(|users| users.contains(&name))
+    }
+
+    fn quotas(&self, _process: ProcessId) -> Quotas {
+        IOMMU_QUOTAS
+    }
+}
 
 /// The board's driver table.
 struct Platform {
     console: &'static Console<'static>,
     alarm: &'static AlarmDriver<'static, MachineTimer<'static>>,
     low_level_debug: &'static LowLevelDebug<'static, UartDevice<'static>>,
+    iommu: &'static IommuDriver<'static>,
+    dma: &'static DmaDriver<'static>,
 }
 
 impl SyscallDriverLookup for Platform {
@@ -87,6 +165,8 @@ impl SyscallDriverLookup for Platform {
             console::DRIVER_NUM => f(Some(self.console)),
             alarm::DRIVER_NUM => f(Some(self.alarm)),
             low_level_debug::DRIVER_NUM => f(Some(self.low_level_debug)),
+            capsules_iommu::DRIVER_NUM => f(Some(self.iommu)),
+            dma::DRIVER_NUM => f(Some(self.dma)),
             _ => f(None),
         }
     }
@@ -118,7 +198,59 @@ pub extern "C" fn main() -> ! {
         Uart16550::new(uart_regs, uart::UART0_CLOCK_HZ)
     );
     uart.register();
-    let chip = static_init!(Chip, QemuRv32VirtChip::new(plic, timer, uart, ()));
+
+    // ---------- IOMMU and the edu DMA devices ----------
+    // SAFETY: QEMU virt's PCIe ECAM and 32-bit MMIO window, used only here.
+    let ecam =
+        unsafe { PciEcam::new(pci::ECAM_BASE, pci::MMIO_WINDOW_BASE, pci::MMIO_WINDOW_SIZE) };
+    let edu_functions: [PciDevice; IOMMU_CONTEXTS] = core::array::from_fn(|index| {
+        let address = ecam
+            .find(edu::EDU_VENDOR_ID, edu::EDU_DEVICE_ID, index)
+            .expect("edu device missing: run QEMU with -device edu -device edu");
+        ecam.enable_device(address)
+            .expect("edu: enabling the PCI function")
+    });
+    let iommu_queues = static_init!(QueueMemory, QueueMemory::ZERO);
+    let iommu_directory = static_init!([Page; 1], [Page::ZERO; 1]);
+    let iommu_tables = static_init!([Page; IOMMU_TABLE_PAGES], [Page::ZERO; IOMMU_TABLE_PAGES]);
+    // SAFETY: IOMMU_BASE is the platform IOMMU's register page on
+    // `virt,iommu-sys=on`, used only by this driver.
+    let iommu_regs = unsafe { StaticRef::new(IOMMU_BASE as *const IommuRegisters) };
+    let iommu = static_init!(
+        Iommu,
+        RiscvIommu::new(
+            iommu_regs,
+            edu_functions.map(|f| u32::from(f.requester_id())),
+            iommu_queues,
+            PagePool::new(iommu_directory),
+            PagePool::new(iommu_tables),
+            IOMMU_VECTORS,
+        )
+    );
+    iommu.register();
+    // Every context blocks from here on until a process attaches a domain
+    // (I1). Before this the IOMMU is Off, which blocks all DMA as well.
+    iommu.init().expect("IOMMU bring-up");
+    for (context, function) in edu_functions.iter().enumerate() {
+        kprintln!(
+            "IOMMU {:#010x}: context {} = edu requester id {:#06x}, blocking",
+            IOMMU_BASE,
+            context,
+            function.requester_id()
+        );
+    }
+    let edus: [&'static Edu<'static>; IOMMU_CONTEXTS] = [
+        make_edu(
+            &edu_functions[0],
+            static_init!(MaybeUninit<Edu<'static>>, MaybeUninit::uninit()),
+        ),
+        make_edu(
+            &edu_functions[1],
+            static_init!(MaybeUninit<Edu<'static>>, MaybeUninit::uninit()),
+        ),
+    ];
+    let devices = static_init!(Devices, Devices { edus, iommu });
+    let chip = static_init!(Chip, QemuRv32VirtChip::new(plic, timer, uart, devices));
 
     // ---------- Kernel ----------
     let processes = static_init!(
@@ -180,12 +312,55 @@ pub extern "C" fn main() -> ! {
     );
     timer.set_alarm_client(alarm);
 
+    // The IOMMU syscall driver: instance 0 with its two contexts.
+    let iommu_ports = static_init!([InstancePort<'static>; 1], [InstancePort::new(0, iommu)]);
+    let iommu_storage = static_init!(
+        IommuStorage<IOMMU_CONTEXTS, IOMMU_DOMAINS, NUM_PROCS>,
+        IommuStorage::new()
+    );
+    let iommu_policy = static_init!(EduPolicy, EduPolicy { kernel });
+    let iommu_revocation_cap = static_init!(IommuRevocationCap, IommuRevocationCap);
+    let iommu_driver = static_init!(
+        IommuDriver<'static>,
+        IommuDriver::new(
+            kernel.create_grant(capsules_iommu::DRIVER_NUM, &memory_cap),
+            iommu_ports,
+            iommu_storage.tables(),
+            iommu_policy,
+            kernel,
+            iommu_revocation_cap,
+        )
+    );
+    iommu_driver.setup();
+    // Revocation before reuse (I4): the driver takes every mapping back
+    // before a process's memory changes hands.
+    kernel
+        .register_memory_observer(iommu_driver, &process_cap)
+        .expect("memory observer");
+
+    // The edu DMA driver: device i sits behind context i of instance 0.
+    let dma_ports = static_init!(
+        [DmaPort<'static>; IOMMU_CONTEXTS],
+        [DmaPort::new(edus[0], 0, 0), DmaPort::new(edus[1], 0, 1)]
+    );
+    let dma_driver = static_init!(
+        DmaDriver<'static>,
+        DmaDriver::new(
+            kernel.create_grant(dma::DRIVER_NUM, &memory_cap),
+            dma_ports,
+            iommu_driver,
+        )
+    );
+    dma_driver.setup();
+
     let platform = static_init!(
         Platform,
         Platform {
             console,
             alarm,
             low_level_debug,
+            iommu: iommu_driver,
+            dma: dma_driver,
         }
     );
 
@@ -258,6 +433,33 @@ pub extern "C" fn main() -> ! {
             Event::Ran(_) | Event::Idle => {}
         }
     }
+}
+
+/// The capability the IOMMU driver keeps to report completed revocations
+/// (`Kernel::revocation_complete`).
+struct IommuRevocationCap;
+
+// SAFETY: the board is trusted code entitled to process management; it
+// hands this capability to the IOMMU driver only, which uses it only to
+// report that device access to an ended process's memory is revoked.
+unsafe impl ProcessManagementCapability for IommuRevocationCap {}
+
+/// Creates the driver for edu `function` in `slot`.
+fn make_edu(
+    function: &PciDevice,
+    slot: &'static mut MaybeUninit<Edu<'static>>,
+) -> &'static Edu<'static> {
+    let bar0 = function.bars[0].expect("edu BAR0 unassigned");
+    // SAFETY: BAR0 of an edu function that `enable_device` set up, and its
+    // DMA is translated by the IOMMU context the kernel controls (brought up
+    // above, blocking until a process attaches a domain).
+    let edu = unsafe {
+        Edu::new(
+            StaticRef::new(bar0.base as *const _),
+            function.plic_interrupt(),
+        )
+    };
+    slot.write(edu)
 }
 
 /// Ends the run: every process has exited or been stopped. Waits for the
