@@ -32,10 +32,11 @@ flash: setup
 lint: setup
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
-	cargo clippy -p qemu_rv32_virt -p chip_smoke --target riscv32imac-unknown-none-elf -- -D warnings
+	cargo clippy -p qemu_rv32_virt -p chip_smoke -p iommu_qemu --target riscv32imac-unknown-none-elf -- -D warnings
 	cd userland-examples && cargo fmt --all -- --check && cargo clippy -- -D warnings
 
 bench: setup
+	@bash tools/bench-system.sh
 	@bash tools/bench.sh
 
 clean:

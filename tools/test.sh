@@ -35,6 +35,8 @@ echo "host tests: $host_pass passed, $host_fail failed"
 echo "== stage 2: build the board and the apps =="
 bash tools/build.sh kernel
 bash tools/apps.sh build
+# The bare-metal IOMMU driver test image (tests/qemu/tests/iommu_driver.rs).
+CARGO_TARGET_DIR=build/iommu_qemu-target cargo build -q --release -p iommu_qemu --target riscv32imac-unknown-none-elf
 
 echo "== stage 3: QEMU tests =="
 # Two QEMU instances at a time: the machine has two cores.
