@@ -98,9 +98,9 @@ pub struct IommuDriver<'a> {
     pub(crate) policy: &'a dyn ContextPolicy,
     pub(crate) kernel: &'static Kernel,
     pub(crate) capability: &'a dyn ProcessManagementCapability,
-    /// Inside `process_memory_revoked`: completions are returned, not
-    /// reported to the kernel (see `revocation.rs`).
-    pub(crate) in_observer: Cell<bool>,
+    /// The process `process_memory_revoked` is being called for: its
+    /// completion is returned to the kernel, not reported (`revocation.rs`).
+    pub(crate) observing: Cell<Option<ProcessId>>,
     /// Consecutive revocation rounds that could make no progress.
     pub(crate) stalled_rounds: Cell<u8>,
     /// Faults of devices that are no context of the board.
@@ -137,7 +137,7 @@ impl<'a> IommuDriver<'a> {
             policy,
             kernel,
             capability,
-            in_observer: Cell::new(false),
+            observing: Cell::new(None),
             stalled_rounds: Cell::new(0),
             stray_faults: Cell::new(0),
         }

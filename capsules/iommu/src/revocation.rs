@@ -76,9 +76,12 @@ impl ProcessMemoryObserver for IommuDriver<'_> {
             }
         }
         self.stalled_rounds.set(0);
-        self.in_observer.set(true);
+        // Callbacks may come synchronously from here on; they must not report
+        // this very revocation (the kernel counts it from our return value),
+        // but may complete and report others.
+        let outer = self.observing.replace(Some(process));
         self.advance_revocations();
-        self.in_observer.set(false);
+        self.observing.set(outer);
         if self.tables.owns_anything(owner) {
             Revocation::Pending
         } else {
@@ -169,7 +172,7 @@ impl IommuDriver<'_> {
             let Some(process) = record.0.get() else {
                 continue;
             };
-            if self.tables.owns_anything(process.id()) || self.in_observer.get() {
+            if self.tables.owns_anything(process.id()) || self.observing.get() == Some(process) {
                 continue;
             }
             record.0.set(None);

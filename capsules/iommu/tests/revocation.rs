@@ -241,3 +241,24 @@ fn i4_two_processes_revoked_at_once_only_touch_their_own() {
     );
     assert_ne!(r.h.kernel().process_id_at(1), q);
 }
+
+#[test]
+fn i4_a_revocation_finished_while_another_starts_is_reported() {
+    let r = rig(2, ONE);
+    let a = r.h.spawn("a");
+    let b = r.h.spawn("b");
+    busy_process(&r, a, 1);
+    let bc = r.acquire(b, 0, 1);
+    let bd = r.create(b, 0);
+    r.attach_now(b, bc, bd);
+    // a's detach is queued...
+    r.h.exit(a, 0);
+    assert_eq!(r.h.process(a).revocations_pending(), 1);
+    // ...and completes inside b's revocation (synchronous completions):
+    // a's must still be reported to the kernel.
+    r.mock().completion.set(Completion::Synchronous);
+    r.h.exit(b, 0);
+    assert_eq!(r.h.process(b).revocations_pending(), 0);
+    assert_eq!(r.h.process(a).revocations_pending(), 0);
+    assert_eq!(r.mock().live_domains(), 0);
+}
