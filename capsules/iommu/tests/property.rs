@@ -962,6 +962,14 @@ impl World {
     fn sequence(&mut self, rng: &mut Rng, length: usize) {
         self.issued.clear();
         self.fresh.clear();
+        // Sometimes the instances call back before their calls return.
+        for m in &self.r.mocks {
+            m.completion.set(if rng.chance(15) {
+                Completion::Synchronous
+            } else {
+                Completion::Queued
+            });
+        }
         // Every process starts with buffers to map from (random allows
         // change them later).
         for i in 0..SLOTS {
@@ -998,7 +1006,16 @@ impl World {
                 48..=56 => self.attach(rng, i),
                 57..=60 => self.detach(rng, i),
                 61..=62 => self.fault_ack(rng, i),
-                63..=72 => {
+                63 => {
+                    // Switch an instance between queued and synchronous
+                    // completions (what was queued stays queued).
+                    let m = self.r.mocks[rng.below(INSTANCES.len())];
+                    m.completion.set(match m.completion.get() {
+                        Completion::Queued => Completion::Synchronous,
+                        Completion::Synchronous => Completion::Queued,
+                    });
+                }
+                64..=72 => {
                     let inst = rng.below(INSTANCES.len());
                     self.r.mocks[inst].complete_one();
                 }
