@@ -6,7 +6,8 @@
 //!
 //! Invariants kept here (`../../shared/DESIGN.md` section 4):
 //! - I1: a context is handed out only while it blocks (detached), and
-//!   released only once detached; a new owner never inherits a domain.
+//!   released only once detached, confirmed by the hardware; a new owner
+//!   never inherits a domain.
 //! - I3: every command names its context by a handle checked against the
 //!   calling process (`Tables::context`); another process's handle is
 //!   indistinguishable from garbage (`INVAL`), so nothing is observable.
@@ -70,7 +71,7 @@ impl IommuDriver<'_> {
             .context(process, handle)
             .ok_or(ErrorCode::INVAL)?;
         let entry = self.tables.context_entry(slot.index());
-        if entry.op != ContextOp::Idle || entry.attached.is_some() {
+        if entry.op != ContextOp::Idle || entry.attached.is_some() || entry.unconfirmed() {
             return Err(ErrorCode::BUSY);
         }
         self.tables.update_context(slot.index(), |e| e.free());
@@ -182,17 +183,14 @@ impl IommuDriver<'_> {
             ContextOp::Detaching => command::DETACH,
             _ => command::ATTACH,
         };
-        let failed_revocation = entry.revoking() && result.is_err();
         self.tables.update_context(slot, |e| {
             e.attached = attached;
             e.op = ContextOp::Idle;
-            // A detach whose invalidation was not confirmed may have left
-            // the device with a cached translation: never free the context
-            // (I4); its owner's revocation never completes, so the slot
-            // never runs again rather than reuse reachable memory.
-            if failed_revocation {
-                e.set_wedged(true);
-            }
+            // A change the hardware did not confirm may have left the device
+            // with a cached configuration of the context (the old domain):
+            // until a later attach or detach is confirmed, the context is
+            // neither released nor freed by revocation (I1, I4).
+            e.set_unconfirmed(result.is_err());
         });
         if !entry.revoking() {
             let status = kernel::errorcode::into_statuscode(result);

@@ -20,10 +20,10 @@
 //!
 //! If all of that is done before `process_memory_revoked` returns, it
 //! returns `Complete`; otherwise `Pending`, and the last callback
-//! completes it. A detach whose invalidation the hardware could not confirm
-//! wedges the context (`context_ops.rs`): the process's revocation then
-//! never completes and its slot never runs again, which keeps I4 at the
-//! price of that slot.
+//! completes it. An attach or detach whose invalidation the hardware did
+//! not confirm (`context_op_done`) is never taken as done: the context is
+//! not freed and the process's revocation never completes, so its slot
+//! never runs again, which keeps I4 at the price of that slot.
 //!
 //! Brk shrink and grant growth need no revocation: the kernel never lets
 //! the break go below the highest allowed byte, and grants never grow below
@@ -106,7 +106,7 @@ impl IommuDriver<'_> {
         let mut progressed = false;
         for index in 0..self.tables.contexts.len() {
             let e = self.tables.context_entry(index);
-            if !e.revoking() || e.wedged() || e.op != ContextOp::Idle {
+            if !e.revoking() || e.op != ContextOp::Idle {
                 continue;
             }
             let Some(port) = self.port(usize::from(e.instance)) else {
@@ -129,7 +129,10 @@ impl IommuDriver<'_> {
                 }
             }
             let e = self.tables.context_entry(index);
-            if e.revoking() && e.op == ContextOp::Idle && e.attached.is_none() {
+            // An unconfirmed detach is never taken as done: the entry stays,
+            // so its owner's revocation never completes (the slot does not
+            // run again rather than reuse memory a device may reach).
+            if e.revoking() && e.op == ContextOp::Idle && e.attached.is_none() && !e.unconfirmed() {
                 self.tables.update_context(index, |c| c.free());
                 progressed = true;
             }

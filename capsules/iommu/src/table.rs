@@ -40,7 +40,7 @@ impl ContextFlags {
     const REVOKING: u8 = 1 << 0;
     const ARMED: u8 = 1 << 1;
     const HELD: u8 = 1 << 2;
-    const WEDGED: u8 = 1 << 3;
+    const UNCONFIRMED: u8 = 1 << 3;
 }
 
 /// One context-table entry.
@@ -84,7 +84,7 @@ impl ContextEntry {
     pub fn free(&mut self) {
         self.owner = FREE;
         self.generation = next_generation(self.generation);
-        self.flags &= ContextFlags::HELD;
+        self.flags &= ContextFlags::HELD | ContextFlags::UNCONFIRMED;
         self.flags |= ContextFlags::ARMED;
         self.dropped = 0;
     }
@@ -123,13 +123,13 @@ impl ContextEntry {
     pub fn set_held(&mut self, on: bool) {
         self.set_flag(ContextFlags::HELD, on)
     }
-    /// A detach during revocation was not confirmed by the hardware: the
-    /// entry is never freed (see `context_op_done`).
-    pub fn wedged(&self) -> bool {
-        self.flag(ContextFlags::WEDGED)
+    /// The hardware did not confirm the last attach or detach: the device
+    /// may still use an older configuration (see `context_op_done`).
+    pub fn unconfirmed(&self) -> bool {
+        self.flag(ContextFlags::UNCONFIRMED)
     }
-    pub fn set_wedged(&mut self, on: bool) {
-        self.set_flag(ContextFlags::WEDGED, on)
+    pub fn set_unconfirmed(&mut self, on: bool) {
+        self.set_flag(ContextFlags::UNCONFIRMED, on)
     }
 }
 

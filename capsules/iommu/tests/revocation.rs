@@ -262,3 +262,38 @@ fn i4_a_revocation_finished_while_another_starts_is_reported() {
     assert_eq!(r.h.process(a).revocations_pending(), 0);
     assert_eq!(r.mock().live_domains(), 0);
 }
+
+#[test]
+fn i4_unconfirmed_detach_of_a_live_process_blocks_release_and_revocation() {
+    let r = rig(2, ONE);
+    let p = r.h.spawn("p");
+    let ctx = r.acquire(p, 0, 0);
+    let dom = r.create(p, 0);
+    r.attach_now(p, ctx, dom);
+    // The detach's invalidation is not confirmed: the device may still use
+    // the domain, so the context cannot go to anyone else.
+    r.mock().complete_with.set(Err(ErrorCode::FAIL));
+    r.ok(p, DETACH, ctx, 0);
+    r.complete_all();
+    assert_eq!(r.done_status(p), usize::from(ErrorCode::FAIL));
+    r.mock().complete_with.set(Ok(()));
+    assert_eq!(r.err(p, RELEASE, ctx, 0), ErrorCode::BUSY);
+    // Attaching and detaching again, confirmed, clears it.
+    r.attach_now(p, ctx, dom);
+    r.ok(p, DETACH, ctx, 0);
+    r.complete_all();
+    assert_eq!(r.done_status(p), 0);
+    r.ok(p, RELEASE, ctx, 0);
+    // Unconfirmed again, then the process exits: never reported revoked.
+    let ctx = r.acquire(p, 0, 0);
+    r.attach_now(p, ctx, dom);
+    r.mock().complete_with.set(Err(ErrorCode::FAIL));
+    r.ok(p, DETACH, ctx, 0);
+    r.complete_all();
+    r.mock().complete_with.set(Ok(()));
+    r.h.exit(p, 0);
+    r.complete_all();
+    assert_eq!(r.h.process(p).revocations_pending(), 1);
+    let q = r.h.spawn("q");
+    assert_eq!(r.err(q, ACQUIRE, 0, 0), ErrorCode::BUSY);
+}
