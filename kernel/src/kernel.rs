@@ -586,6 +586,14 @@ impl Kernel {
         upcall: (usize, usize),
     ) -> SyscallReturn {
         let failure = |e| SyscallReturn::SubscribeFailure(e, upcall.0, upcall.1);
+        // An upcall function must be code the process owns (its flash, or
+        // its RAM); 0 is the null upcall. Checked first, as Tock does.
+        let valid_function = upcall.0 == 0
+            || process.in_app_flash_memory(upcall.0, 2)
+            || process.in_app_owned_memory(upcall.0, 2);
+        if !valid_function {
+            return failure(ErrorCode::INVAL);
+        }
         let base = match self.grant_for(platform, pid, process, driver_num) {
             Ok(base) => base,
             Err(e) => return failure(e),

@@ -37,8 +37,9 @@ pub const RAM_SIZE: usize = 16 * 1024;
 /// Initial app break offset: the lower half is the process's, the upper half
 /// is room for grants.
 pub const INITIAL_BREAK: usize = 8 * 1024;
-/// Flash each fake process gets.
-pub const FLASH_SIZE: usize = 4 * 1024;
+/// Flash each fake process gets. Upcall function pointers in harness calls
+/// are offsets into it (see `Harness::subscribe`).
+pub const FLASH_SIZE: usize = 64 * 1024;
 
 /// An upcall a capsule scheduled, as the process would receive it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +47,8 @@ pub struct Upcall {
     pub driver_num: usize,
     pub subscribe_num: usize,
     pub args: (usize, usize, usize),
-    /// The function pointer subscribed (0 for a null upcall).
+    /// The function subscribed, as an offset into the process's flash (as
+    /// given to `Harness::subscribe`); 0 for a null upcall.
     pub fn_ptr: usize,
     pub appdata: usize,
 }
@@ -222,7 +224,39 @@ impl Harness {
         )
     }
 
+    /// Subscribes upcall `num`. `fn_offset` is the upcall function's offset
+    /// in the process's flash (the kernel accepts only functions inside the
+    /// process), or 0 for the null upcall. Return values that carry an
+    /// upcall function are translated back to offsets.
     pub fn subscribe(
+        &self,
+        pid: ProcessId,
+        driver: usize,
+        num: usize,
+        fn_offset: usize,
+        appdata: usize,
+    ) -> SyscallReturn {
+        assert!(
+            fn_offset < FLASH_SIZE,
+            "upcall offset beyond the fake flash"
+        );
+        let flash = self.flash_start(pid);
+        let to_ptr = |offset: usize| if offset == 0 { 0 } else { flash + offset };
+        let to_offset = |ptr: usize| if ptr == 0 { 0 } else { ptr - flash };
+        match self.subscribe_raw(pid, driver, num, to_ptr(fn_offset), appdata) {
+            SyscallReturn::SubscribeSuccess(f, d) => {
+                SyscallReturn::SubscribeSuccess(to_offset(f), d)
+            }
+            SyscallReturn::SubscribeFailure(e, f, d) => {
+                SyscallReturn::SubscribeFailure(e, to_offset(f), d)
+            }
+            other => other,
+        }
+    }
+
+    /// Subscribes with an absolute function pointer, unchecked by the
+    /// harness (to test the kernel's own checks).
+    pub fn subscribe_raw(
         &self,
         pid: ProcessId,
         driver: usize,
@@ -239,6 +273,11 @@ impl Harness {
                 appdata,
             },
         )
+    }
+
+    /// Start of the process's flash.
+    pub fn flash_start(&self, pid: ProcessId) -> usize {
+        self.process(pid).layout().map_or(0, |l| l.flash_start)
     }
 
     pub fn allow_rw(
@@ -340,6 +379,7 @@ impl Harness {
     /// would run them (null upcalls included, with `fn_ptr` 0).
     pub fn upcalls(&self, pid: ProcessId) -> Vec<Upcall> {
         let p = self.process(pid);
+        let flash = self.flash_start(pid);
         let mut out = Vec::new();
         while let Some(task) = p.dequeue_task() {
             match task {
@@ -349,7 +389,7 @@ impl Harness {
                             driver_num: id.driver_num,
                             subscribe_num: id.subscribe_num,
                             args: (fc.argument0, fc.argument1, fc.argument2),
-                            fn_ptr: fc.pc,
+                            fn_ptr: fc.pc - flash,
                             appdata: fc.argument3,
                         });
                     }

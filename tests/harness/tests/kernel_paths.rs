@@ -166,6 +166,18 @@ fn allow_subscribe_command_upcall_round_trip() {
         h.command(p, 0x4242, 0, 0, 0),
         SyscallReturn::Failure(ErrorCode::NODEVICE)
     );
+    // An upcall function outside the process (kernel text, say) is refused
+    // before anything else, and handed back; one in its own RAM is fine.
+    let kernel_text = 0x8000_0000;
+    assert_eq!(
+        h.subscribe_raw(p, DRIVER, 0, kernel_text, 5),
+        SyscallReturn::SubscribeFailure(ErrorCode::INVAL, kernel_text, 5)
+    );
+    assert_eq!(
+        h.subscribe_raw(p, 0x4242, 0, kernel_text, 5),
+        SyscallReturn::SubscribeFailure(ErrorCode::INVAL, kernel_text, 5)
+    );
+    assert!(h.subscribe_raw(p, DRIVER, 0, h.ram_start(p) + 0x40, 5).is_success());
 }
 
 #[test]
