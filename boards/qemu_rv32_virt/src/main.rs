@@ -465,6 +465,16 @@ fn make_edu(
 /// Ends the run: every process has exited or been stopped. Waits for the
 /// console to drain, prints a summary and ends QEMU through the finisher.
 fn finish(kernel: &'static Kernel, faults: usize) -> ! {
+    for process in (0..kernel.process_count()).filter_map(|index| kernel.process_at(index)) {
+        match (process.state(), process.completion_code()) {
+            (State::Unused, _) => {}
+            (State::Terminated, Some(code)) => {
+                kprintln!("Process '{}' exited with code {}", process.name(), code)
+            }
+            (State::Faulted, _) => kprintln!("Process '{}' faulted", process.name()),
+            (state, _) => kprintln!("Process '{}' ended: {:?}", process.name(), state),
+        }
+    }
     let exit_codes = (0..kernel.process_count())
         .filter_map(|index| kernel.process_at(index))
         .filter(|p| p.state() == State::Terminated && p.completion_code() != Some(0))

@@ -12,6 +12,7 @@ fn hello_prints_and_the_board_ends_through_the_finisher() {
     run.expect("Loading process 'hello': flash 0x80100000")
         .expect("hello: Hello from Tock userland!")
         .expect("hello: done")
+        .expect("Process 'hello' exited with code 0")
         .expect("All processes finished (0 faulted, 0 exited with a non-zero code).");
     assert!(run.passed(), "exit {:?}\n{}", run.exit_code, run.output);
 }
@@ -92,5 +93,15 @@ fn a_malformed_tbf_is_reported_and_skipped_and_the_rest_load() {
         .expect("Loading process 'sleep'")
         .expect("sleep: done")
         .expect_absent("hello: Hello");
+    assert!(run.passed());
+}
+
+#[test]
+fn a_panicking_app_reports_through_low_level_debug_and_exits_non_zero() {
+    let run = boot(&image("panic", &["panic_demo", "hello"]), &[], TIMEOUT);
+    run.expect("LowLevelDebug: App 0x1 alert code 0x1")
+        .expect("Process 'panic_demo' exited with code 1")
+        .expect("Process 'hello' exited with code 0")
+        .expect("All processes finished (0 faulted, 1 exited with a non-zero code).");
     assert!(run.passed());
 }
