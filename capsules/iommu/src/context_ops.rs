@@ -1,8 +1,7 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! Context commands: acquire, release, attach (and switch), detach, fault
-//! acknowledgement, and the completion of attach and detach.
+//! Context commands: acquire, release, attach, detach, fault acknowledgement.
 //!
 //! Invariants kept here (`../../shared/DESIGN.md` section 4):
 //! - I1: a context is handed out only while it blocks (detached), and

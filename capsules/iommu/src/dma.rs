@@ -1,8 +1,7 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! The DMA system call driver (0x10004): device copies for the owner of the
-//! device's IOMMU context.
+//! The DMA system call driver (0x10004): device copies for a context's owner.
 //!
 //! Each DMA-capable device (`kernel::hil::dma_device`, e.g. QEMU's `edu`)
 //! sits behind one context of an IOMMU instance. A process that acquired

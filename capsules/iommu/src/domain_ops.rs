@@ -1,8 +1,7 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! Domain commands: create, destroy, map, unmap, translate, and the
-//! completion of map and unmap.
+//! Domain commands: create, destroy, map, unmap and translate.
 //!
 //! Invariants kept here (`../../shared/DESIGN.md` section 4):
 //! - I2: a map takes its physical pages only from a buffer the calling

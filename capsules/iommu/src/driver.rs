@@ -1,8 +1,7 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! The IOMMU system call driver (0x10003): construction, command dispatch
-//! and the information commands.
+//! The IOMMU system call driver (0x10003): construction and dispatch.
 //!
 //! The commands that change state live in `context_ops.rs` and
 //! `domain_ops.rs`, revocation in `revocation.rs`, fault routing in

@@ -1,8 +1,7 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! Fault routing: each fault goes to the owner of the context that
-//! faulted, rate-limited (invariant I6).
+//! Fault routing to the context's owner, rate-limited (invariant I6).
 //!
 //! A device can fault once per access (QEMU's riscv-iommu writes one record
 //! per 4 bytes of a faulting DMA), far faster than a process can take

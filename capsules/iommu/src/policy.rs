@@ -1,8 +1,7 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! The board's policy: which process may acquire which context, and how
-//! much of the shared pools each process may hold.
+//! The board's policy: who may acquire which context, and quotas.
 //!
 //! Contexts are wired to devices by the board, so only the board can say
 //! which application may drive which device. It says so by implementing

@@ -1,8 +1,7 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! Revocation: taking every context and domain of an ended process back
-//! before its memory changes hands (invariant I4).
+//! Revocation of an ended process's contexts and domains (invariant I4).
 //!
 //! The kernel calls `process_memory_revoked` when a process instance exits,
 //! faults or restarts, after it stopped running and before its memory can

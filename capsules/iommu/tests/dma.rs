@@ -1,8 +1,10 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! The DMA capsule (0x10004) over a mock device that copies through the
-//! mock IOMMU: an owner's copy lands, a copy outside its mappings faults,
+//! The DMA capsule (0x10004) over a mock device and the mock IOMMU.
+//!
+//! The device copies byte by byte through the mock IOMMU: an owner's copy
+//! lands, a copy outside its mappings faults,
 //! is reported, and changes nothing; non-owners cannot start copies; a
 //! context with a copy in flight cannot change hands.
 

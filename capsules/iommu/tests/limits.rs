@@ -1,9 +1,11 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! Adversarial tests of I5 (bounded, quotas), I6 (faults reach the owner,
-//! rate-limited) and I7 (bad input: an ErrorCode, never a panic, never a
-//! half-done operation).
+//! Adversarial tests of invariants I5, I6 and I7.
+//!
+//! I5: bounded, with quotas. I6: faults reach the owner, rate-limited.
+//! I7: bad input gets an ErrorCode, never a panic, never a half-done
+//! operation.
 
 mod common;
 

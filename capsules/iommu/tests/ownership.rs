@@ -1,8 +1,9 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! Adversarial tests of I1 (blocked by default), I2 (own memory only) and
-//! I3 (ownership) against the mock IOMMU.
+//! Adversarial tests of invariants I1, I2 and I3 against the mock IOMMU.
+//!
+//! I1: blocked by default. I2: own memory only. I3: ownership.
 
 mod common;
 

@@ -1,8 +1,10 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! Property test: random system call sequences from several processes,
-//! checked step by step against a reference model of ownership and
+//! Property test: random multi-process syscall sequences against a model.
+//!
+//! Random system call sequences from several processes are checked step
+//! by step against a reference model of ownership and
 //! mappings, and against the invariants on what devices can reach.
 //!
 //! Each sequence is a few random operations (commands with real, stale,

@@ -1,9 +1,10 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! The IOMMU capsule over the real RISC-V IOMMU driver (`chips/riscv_iommu`)
-//! running on the behavioural model of the hardware (`tests/iommu_model`),
-//! with processes from the capsule harness. The model has an IOTLB and a
+//! The IOMMU capsule over the real RISC-V IOMMU driver on the model.
+//!
+//! The driver is `chips/riscv_iommu`, the model `tests/iommu_model`, the
+//! processes come from the capsule harness. The model has an IOTLB and a
 //! device-context cache that keep stale entries until invalidated, so these
 //! tests fail if the capsule reported an unmap or a revocation complete
 //! before the driver's invalidation completed.

@@ -1,9 +1,10 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! Random sequences against the real RISC-V IOMMU driver over the
-//! behavioural model (which caches translations until invalidated), checked
-//! by what devices can actually read.
+//! Random sequences on the real driver, checked by what devices read.
+//!
+//! The model caches translations until they are invalidated, so what a
+//! device can actually read is the test's oracle.
 //!
 //! Every process instance fills its RAM below the break with its own tag
 //! byte, and the CPU never changes it while the instance lives. Devices

@@ -1,9 +1,11 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! Adversarial tests of I4: before memory mapped for DMA changes hands
-//! (exit, fault, restart), every mapping of it is gone, the invalidation
-//! has completed and its contexts are detached.
+//! Adversarial tests of invariant I4 (revocation before reuse).
+//!
+//! Before memory mapped for DMA changes hands (exit, fault, restart),
+//! every mapping of it is gone, the invalidation has completed and its
+//! contexts are detached.
 
 mod common;
 

@@ -1,8 +1,7 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! Interface for a DMA-capable device that copies between a buffer of its
-//! own and a bus address.
+//! Interface for a device that copies between its buffer and a bus address.
 //!
 //! Such a device (QEMU's `edu` is one) is told "copy `len` bytes between
 //! offset `device_offset` of your buffer and bus address `iova`" and later

@@ -1,10 +1,12 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! A mock DMA device (`kernel::hil::dma_device`) that really copies through
-//! a mock IOMMU: every byte goes through `MockIommu::device_access`, so
-//! what it can reach is exactly what the IOMMU allows, and blocked accesses
-//! fault (reads give zeros, writes are dropped), as on QEMU's `edu`.
+//! A mock DMA device that copies through the mock IOMMU.
+//!
+//! It implements `kernel::hil::dma_device`; every byte goes through
+//! `MockIommu::device_access`, so what it can reach is exactly what the
+//! IOMMU allows, and blocked accesses fault (reads give zeros, writes are
+//! dropped), as on QEMU's `edu`.
 
 use std::cell::{Cell, RefCell};
 

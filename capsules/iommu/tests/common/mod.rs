@@ -1,9 +1,10 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! Shared set-up for the capsule tests: a harness kernel, mock IOMMU
-//! instances, the IOMMU driver wired as a board would wire it, and small
-//! helpers for its commands.
+//! Shared set-up for the capsule tests.
+//!
+//! A harness kernel, mock IOMMU instances, the IOMMU driver wired as a
+//! board would wire it, and small helpers for its commands.
 
 #![allow(dead_code)] // each test file uses a different part
 

@@ -1,9 +1,11 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! A rig with the real RISC-V IOMMU driver (`chips/riscv_iommu`) over the
-//! behavioural model (`tests/iommu_model`) under the IOMMU capsule, with
-//! harness processes whose RAM the model treats as physical memory.
+//! A rig with the real RISC-V IOMMU driver over the behavioural model.
+//!
+//! The driver is `chips/riscv_iommu`, the model `tests/iommu_model`; the
+//! IOMMU capsule sits on top, and the model treats the harness processes'
+//! RAM as physical memory.
 
 use std::cell::{Cell, RefCell};
 
