@@ -30,7 +30,9 @@ pub mod upcall;
 pub mod utilities;
 
 mod kernel;
+mod process_standard;
 mod syscall_driver;
+mod syscall_handler;
 
 pub use crate::errorcode::ErrorCode;
 pub use crate::kernel::{FaultPolicy, Kernel, ProcessMemoryObserver, Revocation, SyscallOutcome};
