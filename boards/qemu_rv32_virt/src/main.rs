@@ -401,6 +401,9 @@ pub extern "C" fn main() -> ! {
         summary.loaded,
         summary.skipped
     );
+    if cfg!(feature = "bench") {
+        print_ram_costs();
+    }
 
     // ---------- Main loop ----------
     let boundary = static_init!(SysCall, SysCall::new());
@@ -460,6 +463,38 @@ fn make_edu(
         )
     };
     slot.write(edu)
+}
+
+/// Benchmark build: the kernel RAM that each IOMMU context, domain and
+/// process costs, measured on the types the board instantiates (a size
+/// difference of one more element, so every field and padding counts).
+fn print_ram_costs() {
+    use core::mem::size_of;
+    let driver_context =
+        size_of::<RiscvIommu<'static, 3, 8>>() - size_of::<RiscvIommu<'static, 2, 8>>();
+    let driver_domain =
+        size_of::<RiscvIommu<'static, 2, 9>>() - size_of::<RiscvIommu<'static, 2, 8>>();
+    let capsule_context = size_of::<IommuStorage<3, 8, 8>>() - size_of::<IommuStorage<2, 8, 8>>();
+    let capsule_domain = size_of::<IommuStorage<2, 9, 8>>() - size_of::<IommuStorage<2, 8, 8>>();
+    let capsule_process = size_of::<IommuStorage<2, 8, 9>>() - size_of::<IommuStorage<2, 8, 8>>();
+    kprintln!(
+        "bench: kernel RAM per IOMMU context: {} B (driver {} + capsule {})",
+        driver_context + capsule_context,
+        driver_context,
+        capsule_context
+    );
+    kprintln!(
+        "bench: kernel RAM per IOMMU domain: {} B (driver {} + capsule {})",
+        driver_domain + capsule_domain,
+        driver_domain,
+        capsule_domain
+    );
+    kprintln!(
+        "bench: kernel RAM per process: IOMMU grant {} B, DMA grant {} B, revocation slot {} B",
+        capsules_iommu::IommuGrant::SIZE,
+        dma::DmaGrant::SIZE,
+        capsule_process
+    );
 }
 
 /// Ends the run: every process has exited or been stopped. Waits for the
