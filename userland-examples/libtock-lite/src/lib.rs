@@ -5,20 +5,23 @@
 //!
 //! It shares nothing with the kernel but the ABI: TRD104 system calls
 //! ([`syscall`], decoded by [`return_variant`] and [`error`]), the
-//! fixed-address start-up contract ([`startup`], doc/userland.md) and the
+//! fixed-address start-up contract ([`startup`], doc/userland.md), the
 //! Tock drivers for the console (0x1), the alarm (0x0) and low-level debug
-//! (0x8). Apps are `#![no_std]` `#![no_main]` binaries that name their main
-//! function with [`main!`] and print with [`println!`].
+//! (0x8), and this project's IOMMU (0x10003, [`iommu`]) and DMA (0x10004,
+//! [`dma`]) drivers. Apps are `#![no_std]` `#![no_main]` binaries that name
+//! their main function with [`main!`] and print with [`println!`].
 //!
 //! `cargo test --target x86_64-unknown-linux-gnu -p libtock-lite` runs the
 //! unit tests of the pure modules (return decoding, error codes, tick
-//! arithmetic) on the host; everything that issues system calls exists only
-//! in the RISC-V build.
+//! arithmetic, the IOMMU and DMA encodings, DMA buffers) on the host;
+//! everything that issues system calls exists only in the RISC-V build.
 
 #![cfg_attr(not(test), no_std)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod dma;
 pub mod error;
+pub mod iommu;
 pub mod return_variant;
 pub mod time;
 
