@@ -17,11 +17,11 @@
 //! ```text
 //! dma_demo: start
 //! dma_demo: device 0: IOMMU instance 0, context 0, 4096-byte buffer
-//! dma_demo: instance 0: 2 contexts, usable mask 0x3, 4096-byte pages, 39-bit IOVAs
+//! dma_demo: instance 0: 2 contexts, usable mask 0x3, 4096-byte pages, 38-bit IOVAs
 //! dma_demo: acquired context 0: handle 0x0100
 //! dma_demo: created domain: handle 0x0100
 //! dma_demo: mapped source at IOVA 0x10000 -> phys 0x80304000 (device read/write)
-//! dma_demo: mapped destination at IOVA 0x11000 -> phys 0x80305000 (device read/write)
+//! dma_demo: mapped destination at IOVA 0x11000 -> phys 0x80301000 (device read/write)
 //! dma_demo: IOVA 0x12000 is not mapped
 //! dma_demo: attached context to domain
 //! dma_demo: DMA memory -> device: 512 bytes from IOVA 0x10000 done

@@ -19,8 +19,8 @@
 //!
 //! ```text
 //! dma_readonly: start
-//! dma_readonly: mapped read-only page at IOVA 0x20000 -> phys 0x80304000 (device read only)
-//! dma_readonly: mapped read-write page at IOVA 0x21000 -> phys 0x80305000 (device read/write)
+//! dma_readonly: mapped read-only page at IOVA 0x20000 -> phys 0x80303000 (device read only)
+//! dma_readonly: mapped read-write page at IOVA 0x21000 -> phys 0x80301000 (device read/write)
 //! dma_readonly: attached
 //! dma_readonly: device buffer loaded from IOVA 0x21000
 //! dma_readonly: device write to read-only IOVA 0x20000: fault upcall: cause page fault, access write, IOVA 0x20000, hardware cause 15

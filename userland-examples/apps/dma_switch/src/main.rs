@@ -14,7 +14,7 @@
 //!
 //! ```text
 //! dma_switch: start
-//! dma_switch: domain A maps IOVA 0x31000 -> phys 0x80305000, domain B maps it -> phys 0x80306000
+//! dma_switch: domain A maps IOVA 0x31000 -> phys 0x80303000, domain B maps it -> phys 0x80304000
 //! dma_switch: round 1: attached to domain A, DMA to IOVA 0x31000 landed in buffer A, buffer B unchanged
 //! dma_switch: round 2: switched to domain B, DMA to IOVA 0x31000 landed in buffer B, buffer A unchanged
 //! dma_switch: round 3: switched to domain A, DMA to IOVA 0x31000 landed in buffer A, buffer B unchanged

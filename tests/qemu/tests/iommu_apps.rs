@@ -1,0 +1,195 @@
+// Licensed under the Apache License, Version 2.0 or the MIT License.
+// SPDX-License-Identifier: Apache-2.0 OR MIT
+
+//! The IOMMU and DMA example apps (`userland-examples/apps/dma_*`) on the
+//! board: processes drive the IOMMU (0x10003) and edu DMA (0x10004)
+//! drivers through libtock-lite, with real DMA by QEMU's `edu` through
+//! QEMU's riscv-iommu.
+//!
+//! Each app checks its own results (the bytes in its buffers, the fault
+//! upcalls, the refusals) and exits non-zero at the first surprise; these
+//! tests assert its lines, in order, that no line says `FAIL`, that every
+//! process exited with code 0, and that the board ended through the
+//! finisher with pass.
+
+use qemu_tests::{Run, TIMEOUT, boot, image};
+
+/// Boots an image with `apps` and checks every process exited with 0.
+fn run_clean(name: &str, apps: &[&str]) -> Run {
+    let run = boot(&image(name, apps), &[], TIMEOUT);
+    for app in apps {
+        run.expect(&format!("Process '{app}' exited with code 0"));
+    }
+    run.expect("All processes finished (0 faulted, 0 exited with a non-zero code).")
+        .expect_absent(": FAIL");
+    assert!(
+        run.passed(),
+        "exit {:?} after {:?}\n{}",
+        run.exit_code,
+        run.elapsed,
+        run.output
+    );
+    run
+}
+
+/// Asserts each of `lines` appears, each after the one before.
+fn expect_in_order(run: &Run, lines: &[&str]) {
+    let mut previous: Option<(usize, &str)> = None;
+    for line in lines {
+        let at = run
+            .line_of(line)
+            .unwrap_or_else(|| panic!("expected {line:?} in QEMU output:\n{}", run.output));
+        if let Some((before, earlier)) = previous {
+            assert!(
+                at > before,
+                "{line:?} came before {earlier:?}:\n{}",
+                run.output
+            );
+        }
+        previous = Some((at, line));
+    }
+}
+
+/// The value after `prefix` on its line, up to the next comma or the end.
+fn field<'a>(run: &'a Run, prefix: &str) -> &'a str {
+    let line = run
+        .output
+        .lines()
+        .find(|l| l.contains(prefix))
+        .unwrap_or_else(|| panic!("expected {prefix:?} in QEMU output:\n{}", run.output));
+    let rest = &line[line.find(prefix).unwrap() + prefix.len()..];
+    rest.split(',').next().unwrap().trim()
+}
+
+#[test]
+fn dma_into_a_mapped_buffer_arrives_and_dma_outside_the_mappings_faults_to_the_owner_and_changes_nothing()
+ {
+    let run = run_clean("iommu_dma_demo", &["dma_demo"]);
+    let context = field(&run, "dma_demo: acquired context 0: handle ");
+    expect_in_order(
+        &run,
+        &[
+            "dma_demo: start",
+            "dma_demo: device 0: IOMMU instance 0, context 0, 4096-byte buffer",
+            "dma_demo: acquired context 0: handle 0x",
+            "dma_demo: created domain: handle 0x",
+            "dma_demo: mapped source at IOVA 0x10000 -> phys 0x",
+            "dma_demo: mapped destination at IOVA 0x11000 -> phys 0x",
+            "dma_demo: IOVA 0x12000 is not mapped",
+            "dma_demo: attached context to domain",
+            "dma_demo: DMA memory -> device: 512 bytes from IOVA 0x10000 done",
+            "dma_demo: DMA device -> memory: 512 bytes to IOVA 0x11000 done",
+            "dma_demo: round trip verified: 512 bytes arrived, the rest of the page untouched",
+            "dma_demo: DMA device -> memory: 64 bytes to unmapped IOVA 0x12000 done",
+            // The fault names the app's own context, the cause, the
+            // access and the IOVA (RISC-V IOMMU cause 15: write page fault).
+            &format!(
+                "dma_demo: fault upcall: context {context}, cause page fault, access write, IOVA 0x12000, hardware cause 15"
+            ),
+            "dma_demo: memory unchanged after the fault",
+            "dma_demo: fault acknowledged (",
+            "dma_demo: detached: DMA to IOVA 0x11000 faults (cause blocked,",
+            "dma_demo: cleaned up",
+            "dma_demo: done",
+        ],
+    );
+    // QEMU records one fault per 4 bytes: 16 for the 64-byte copy, the
+    // first as the upcall and the others counted until acknowledged.
+    let counted = field(&run, "dma_demo: fault acknowledged (");
+    assert_eq!(counted, "15 more counted)", "{}", run.output);
+}
+
+#[test]
+fn a_device_write_into_a_read_only_mapping_faults_and_changes_nothing_and_a_device_read_works() {
+    let run = run_clean("iommu_dma_readonly", &["dma_readonly"]);
+    expect_in_order(
+        &run,
+        &[
+            "dma_readonly: start",
+            "dma_readonly: mapped read-only page at IOVA 0x20000 -> phys 0x",
+            "dma_readonly: mapped read-write page at IOVA 0x21000 -> phys 0x",
+            "dma_readonly: attached",
+            "dma_readonly: device buffer loaded from IOVA 0x21000",
+            "dma_readonly: device write to read-only IOVA 0x20000: fault upcall: cause page fault, access write, IOVA 0x20000, hardware cause 15",
+            "dma_readonly: read-only page unchanged",
+            "dma_readonly: device read from read-only IOVA 0x20000 works: 256 bytes arrived at IOVA 0x21000",
+            "dma_readonly: done",
+        ],
+    );
+    run.expect("(device read only)");
+}
+
+#[test]
+fn a_context_switched_between_two_domains_lands_each_dma_in_the_current_domains_buffer() {
+    let run = run_clean("iommu_dma_switch", &["dma_switch"]);
+    let a = field(&run, "domain A maps IOVA 0x31000 -> phys ");
+    let b = field(&run, "domain B maps it -> phys ");
+    assert_ne!(a, b, "one IOVA, two domains, two buffers:\n{}", run.output);
+    expect_in_order(
+        &run,
+        &[
+            "dma_switch: start",
+            "dma_switch: round 1: attached to domain A, DMA to IOVA 0x31000 landed in buffer A, buffer B unchanged",
+            "dma_switch: round 2: switched to domain B, DMA to IOVA 0x31000 landed in buffer B, buffer A unchanged",
+            "dma_switch: round 3: switched to domain A, DMA to IOVA 0x31000 landed in buffer A, buffer B unchanged",
+            "dma_switch: done",
+        ],
+    );
+}
+
+#[test]
+fn a_thief_is_refused_another_apps_context_guessed_handles_and_memory_beyond_its_allows() {
+    let run = run_clean("iommu_dma_thief", &["dma_demo", "dma_thief"]);
+    expect_in_order(
+        &run,
+        &[
+            "dma_thief: start",
+            "dma_thief: acquire of context 0 (in use by another app) refused: BUSY",
+            "dma_thief: DMA on device 0 refused: RESERVE",
+            "dma_thief: own domain handle 0x",
+            "guessed handles refused: ",
+            "dma_thief: map of 2 pages from a 1-page allow refused: INVAL",
+            "dma_thief: map of the page after its allowed buffer refused: INVAL",
+            "dma_thief: map from an empty allow slot refused: INVAL",
+            "dma_thief: map from allow slot 5 (no such slot) refused: INVAL",
+            "dma_thief: map of a 100-byte allow (no whole page) refused: INVAL",
+            "dma_thief: control: 1 page inside its own buffer maps (phys 0x",
+            "dma_thief: allow of another app's RAM at 0x80300000 refused: INVAL",
+            "dma_thief: allow of kernel memory at 0x80000000 refused: INVAL",
+            "dma_thief: done: ",
+        ],
+    );
+    run.expect("commands, all INVAL");
+    // The thief's guesses included the victim's real handles (slot 0 of
+    // each table, first generation) while the victim was using them, and
+    // the victim's DMA still went exactly where it mapped it.
+    for prefix in [
+        "dma_demo: acquired context 0: handle ",
+        "dma_demo: created domain: handle ",
+    ] {
+        let handle = field(&run, prefix);
+        let handle = u32::from_str_radix(handle.trim_start_matches("0x"), 16).unwrap();
+        let (slot, generation) = (handle & 0xff, handle >> 8);
+        assert!(
+            slot < 8 && (1..=3).contains(&generation),
+            "victim handle {handle:#x} is not among the thief's guesses:\n{}",
+            run.output
+        );
+    }
+    let thief_start = run.line_of("dma_thief: own domain handle").unwrap();
+    let victim_done = run.line_of("dma_demo: done").unwrap();
+    assert!(
+        thief_start < victim_done,
+        "the thief ran after the victim had finished:\n{}",
+        run.output
+    );
+    expect_in_order(
+        &run,
+        &[
+            "dma_demo: attached context to domain",
+            "dma_demo: round trip verified",
+            "dma_demo: memory unchanged after the fault",
+            "dma_demo: done",
+        ],
+    );
+}
