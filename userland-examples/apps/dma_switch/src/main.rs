@@ -3,6 +3,8 @@
 
 //! dma_switch: one context switched on the fly between two domains.
 //!
+//! Drives DMA device 1 (the second `edu`, context 1), so that it can run
+//! next to `dma_demo` (device 0) with both devices copying at once.
 //! Domains A and B both map the same IOVA (`TARGET`), A to buffer A and B
 //! to buffer B; both map a shared source page read-only at `SOURCE`. The
 //! app attaches the context to A, then switches it to B (an attach while
@@ -28,8 +30,8 @@ use libtock_lite::dma::{self, Direction, DmaBuffer};
 use libtock_lite::iommu::{self, AllowSlot, DomainHandle, FaultLog, Geometry, PageRange, Slot};
 use libtock_lite::{ErrorCode, println};
 
-/// The DMA device this app drives.
-const DEVICE: u8 = 0;
+/// The DMA device this app drives (`dma_demo` drives device 0).
+const DEVICE: u8 = 1;
 /// The source page, read-only in both domains.
 const IOVA_SOURCE: usize = 0x0003_0000;
 /// The same IOVA, a different buffer in each domain.
