@@ -94,9 +94,18 @@ fn dma_into_a_mapped_buffer_arrives_and_dma_outside_the_mappings_faults_to_the_o
         ],
     );
     // QEMU records one fault per 4 bytes: 16 for the 64-byte copy, the
-    // first as the upcall and the others counted until acknowledged.
+    // first as the upcall, the others counted until acknowledged (the app
+    // waits 50 ms first; a record handled later would come as an upcall).
     let counted = field(&run, "dma_demo: fault acknowledged (");
-    assert_eq!(counted, "15 more counted)", "{}", run.output);
+    let counted: u32 = counted
+        .trim_end_matches(" more counted)")
+        .parse()
+        .unwrap_or_else(|_| panic!("count in {counted:?}:\n{}", run.output));
+    assert!(
+        (1..=15).contains(&counted),
+        "{counted} faults counted:\n{}",
+        run.output
+    );
 }
 
 #[test]
