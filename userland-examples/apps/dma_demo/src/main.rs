@@ -11,7 +11,9 @@
 //! IOVA; the app checks the bytes arrived. Then it aims a copy at an IOVA
 //! that is not mapped: the IOMMU refuses it, the app's fault upcall
 //! reports cause, IOVA and access, and no byte of its memory changed.
-//! After detaching, a copy to a mapped IOVA is blocked (and reported) too.
+//! After detaching, a copy to a mapped IOVA is blocked (and reported) too;
+//! QEMU records such device-context faults as reads at IOVA 0 whatever
+//! the access was, and the line shows what was reported.
 //! Exits 0 if every step went as described, non-zero otherwise. Output:
 //!
 //! ```text
@@ -32,7 +34,7 @@
 //! dma_demo: fault upcall: context 0x0100, cause page fault, access write, IOVA 0x12000, hardware cause 15
 //! dma_demo: memory unchanged after the fault
 //! dma_demo: fault acknowledged (15 more counted)
-//! dma_demo: detached: DMA to IOVA 0x11000 faults (cause blocked, hardware cause 258), memory unchanged
+//! dma_demo: detached: DMA to IOVA 0x11000 blocked (hardware cause 258, as read at IOVA 0x0), memory unchanged
 //! dma_demo: cleaned up
 //! dma_demo: done
 //! ```
@@ -245,10 +247,12 @@ fn transfers(context: ContextHandle) -> Result<(), ErrorCode> {
     )?;
     memory_unchanged()?;
     println!(
-        "dma_demo: detached: DMA to IOVA {:#x} faults (cause {}, hardware cause {}), memory unchanged",
+        "dma_demo: detached: DMA to IOVA {:#x} {} (hardware cause {}, as {} at IOVA {:#x}), memory unchanged",
         IOVA_DESTINATION,
         blocked.cause.name(),
-        blocked.hardware_cause
+        blocked.hardware_cause,
+        blocked.access.name(),
+        blocked.iova
     );
     step("fault_ack", iommu::fault_ack(context)).map(|_| ())
 }

@@ -23,7 +23,7 @@
 //! dma_readonly: mapped read-write page at IOVA 0x21000 -> phys 0x80301000 (device read/write)
 //! dma_readonly: attached
 //! dma_readonly: device buffer loaded from IOVA 0x21000
-//! dma_readonly: device write to read-only IOVA 0x20000: fault upcall: cause page fault, access write, IOVA 0x20000, hardware cause 15
+//! dma_readonly: write to read-only IOVA 0x20000: fault upcall: cause page fault, access write, IOVA 0x20000, hardware cause 15
 //! dma_readonly: read-only page unchanged
 //! dma_readonly: device read from read-only IOVA 0x20000 works: 256 bytes arrived at IOVA 0x21000
 //! dma_readonly: done
@@ -161,7 +161,7 @@ fn main() -> Result<(), ErrorCode> {
         return Err(ErrorCode::Fail);
     };
     println!(
-        "dma_readonly: device write to read-only IOVA {:#x}: fault upcall: cause {}, access {}, IOVA {:#x}, hardware cause {}",
+        "dma_readonly: write to read-only IOVA {:#x}: fault upcall: cause {}, access {}, IOVA {:#x}, hardware cause {}",
         IOVA_READ_ONLY,
         fault.cause.name(),
         fault.access.name(),
