@@ -37,18 +37,18 @@ impl Page {
 const NO_PAGE: usize = usize::MAX;
 
 /// A page of the pool, in use as a table. Only the pool creates these, so a
-/// `Table` always names a page inside the pool's memory.
+/// `Table` always names a page inside the pool's memory. One word, so that
+/// `Option<Table>` and walk results travel in registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Table {
-    index: usize,
-    phys: usize,
+    page: NonNull<Page>,
 }
 
 impl Table {
     /// The physical address of the page (the kernel runs with physical
     /// addresses, so this is also its address in the kernel).
     pub fn phys(&self) -> usize {
-        self.phys
+        self.page.as_ptr() as usize
     }
 }
 
@@ -113,27 +113,37 @@ impl<'a> PagePool<'a> {
             next as usize - 1
         });
         self.free_count.set(self.free_count.get() - 1);
-        for entry in 0..ENTRIES {
-            self.write_raw(table, entry, 0);
+        let words = self.low_word(index, 0);
+        for word in 0..2 * ENTRIES {
+            // SAFETY: `word` < 1024, so this stays inside the page `table`
+            // (see `low_word`); no reference to it exists.
+            unsafe { words.add(word).write_volatile(0) };
         }
+        // The page may still hold entries from its previous use (`destroy`
+        // does not clear them) and the free-list link: the zeroes must be
+        // visible to the IOMMU before any pointer to the page is installed
+        // (RVWMO orders stores to different addresses only with a fence).
+        crate::barrier::io_fence();
         Some(table)
     }
 
     /// Returns `table` to the pool. The caller must make sure the hardware
     /// can no longer reach it through any cached or in-memory pointer.
     pub fn release(&self, table: Table) {
-        self.push_free(table.index);
+        self.push_free(self.index(table));
     }
 
     /// The table at physical address `phys`, if `phys` is a page of this
     /// pool. Used to follow pointers read from tables without trusting them.
+    #[inline]
     pub fn table_at(&self, phys: usize) -> Option<Table> {
-        let offset = phys.checked_sub(self.base.as_ptr() as usize)?;
+        let offset = phys.wrapping_sub(self.base.as_ptr() as usize);
         let index = offset / PAGE_SIZE;
-        (offset % PAGE_SIZE == 0 && index < self.count).then(|| self.table(index))
+        (offset.is_multiple_of(PAGE_SIZE) && index < self.count).then(|| self.table(index))
     }
 
     /// Reads entry `entry` (< 512) of `table`: low word, then high word.
+    #[inline]
     pub fn read(&self, table: Table, entry: usize) -> u64 {
         self.read_raw(table, entry)
     }
@@ -159,13 +169,35 @@ impl<'a> PagePool<'a> {
         }
     }
 
-    fn table(&self, index: usize) -> Table {
-        Table {
-            index,
-            // SAFETY: `index < count`, so the result stays inside the slice
-            // the pool was built from.
-            phys: unsafe { self.base.as_ptr().add(index) } as usize,
+    /// Entries `first..first + count` of `table`, checked once for the
+    /// per-page loops of a map or unmap, or `None` if they are not all
+    /// inside the table (or `table` is not of this pool).
+    pub fn entries(&self, table: Table, first: usize, count: usize) -> Option<Entries<'_>> {
+        let index = self.index(table);
+        if index >= self.count || first > ENTRIES || count > ENTRIES - first {
+            return None;
         }
+        Some(Entries {
+            words: self.low_word(index, first),
+            count,
+            stores: &self.stores,
+        })
+    }
+
+    /// The table of page `index` (< `count`).
+    fn table(&self, index: usize) -> Table {
+        // SAFETY: `index < count`, so the result stays inside the slice the
+        // pool was built from, and is not null.
+        Table {
+            page: unsafe { self.base.add(index) },
+        }
+    }
+
+    /// The index of `table`'s page in this pool; `count` or more if
+    /// `table` is of another pool. The pointer used to reach the page is
+    /// then made from `base` (see `low_word`), never from `table`.
+    fn index(&self, table: Table) -> usize {
+        table.phys().wrapping_sub(self.base.as_ptr() as usize) / PAGE_SIZE
     }
 
     fn push_free(&self, index: usize) {
@@ -177,20 +209,28 @@ impl<'a> PagePool<'a> {
     }
 
     /// Pointer to the low 32-bit word of entry `entry` of `table`.
+    #[inline]
     fn word(&self, table: Table, entry: usize) -> *mut u32 {
-        assert!(entry < ENTRIES && table.index < self.count);
-        // SAFETY: `table.index < count` and `entry < 512`, so the offset
-        // stays inside the pool's slice.
-        unsafe {
-            self.base
-                .as_ptr()
-                .add(table.index)
-                .cast::<u64>()
-                .add(entry)
-                .cast::<u32>()
-        }
+        let index = self.index(table);
+        assert!(entry < ENTRIES && index < self.count);
+        self.low_word(index, entry)
     }
 
+    /// Pointer to the low 32-bit word of entry `entry` (<= 512: one past
+    /// the last entry is allowed, as the end of a run) of page `index`
+    /// (< `count`). Computing it is safe; using it is what needs the
+    /// bounds, which every caller checks.
+    #[inline]
+    fn low_word(&self, index: usize, entry: usize) -> *mut u32 {
+        self.base
+            .as_ptr()
+            .wrapping_add(index)
+            .cast::<u64>()
+            .wrapping_add(entry)
+            .cast::<u32>()
+    }
+
+    #[inline]
     fn read_raw(&self, table: Table, entry: usize) -> u64 {
         let word = self.word(table, entry);
         // SAFETY: `word` points into a page of the pool, aligned to 8 bytes;
@@ -207,6 +247,109 @@ impl<'a> PagePool<'a> {
             word.add(1).write_volatile((value >> 32) as u32);
             word.write_volatile(value as u32);
         }
+    }
+}
+
+/// Consecutive entries of one table, bounds-checked once by
+/// [`PagePool::entries`]. Same store order as [`PagePool::install`] and
+/// [`PagePool::clear`]; only the low words are read, since they hold an
+/// entry's flags (V and the leaf bits) in every format the driver uses.
+pub struct Entries<'p> {
+    /// The low word of the first entry.
+    words: *mut u32,
+    count: usize,
+    stores: &'p Cell<usize>,
+}
+
+impl Entries<'_> {
+    /// The low word of the first entry, and one past the last entry.
+    fn bounds(&self) -> (*mut u32, *mut u32) {
+        // SAFETY: `PagePool::entries` checked that the run lies inside a
+        // page of the pool, so its end is inside it or one past it.
+        (self.words, unsafe { self.words.add(2 * self.count) })
+    }
+
+    /// The bitwise OR of the entries' low words: which flags are set in
+    /// any of them.
+    pub fn low_union(&self) -> u32 {
+        let (mut word, end) = self.bounds();
+        let mut union = 0;
+        // Two entries a step, after the first if the count is odd: this is
+        // the check pass of every map, and the loop's own bookkeeping would
+        // otherwise cost more than the load.
+        if !self.count.is_multiple_of(2) {
+            // SAFETY: `word` is the low word of the run's first entry, which
+            // is inside a page of the pool; no reference to the page exists.
+            unsafe {
+                union = word.read_volatile();
+                word = word.add(2);
+            }
+        }
+        while word != end {
+            // SAFETY: as above for this entry and the next: an even number
+            // of entries is left, so both are in the run.
+            unsafe {
+                union |= word.read_volatile() | word.add(2).read_volatile();
+                word = word.add(4);
+            }
+        }
+        union
+    }
+
+    /// Whether the low word of any entry passes `test`.
+    pub fn any_low(&self, test: impl Fn(u32) -> bool) -> bool {
+        let (mut word, end) = self.bounds();
+        while word != end {
+            // SAFETY: `word` is the low word of an entry of the run (it is
+            // not `end`), which is inside a page of the pool; no reference
+            // to the page exists.
+            unsafe {
+                if test(word.read_volatile()) {
+                    break;
+                }
+                word = word.add(2);
+            }
+        }
+        word != end
+    }
+
+    /// Installs in entry `i` of the run the high word `high` and the low
+    /// word `low + i * step` (wrapping: a caller whose low words would
+    /// carry into the high word splits the run there), high word first
+    /// (see [`PagePool::install`]).
+    pub fn install_sequence(&self, high: u32, low: u32, step: u32) {
+        self.stores.set(self.stores.get() + 2 * self.count);
+        let (mut word, end) = self.bounds();
+        let mut low = low;
+        while word != end {
+            // SAFETY: as in `any_low`; the high word follows the low one.
+            unsafe {
+                word.add(1).write_volatile(high);
+                word.write_volatile(low);
+                word = word.add(2);
+            }
+            low = low.wrapping_add(step);
+        }
+    }
+
+    /// Clears every entry whose low word passes `test`, each low word
+    /// first (see [`PagePool::clear`]); returns how many it cleared.
+    pub fn clear_where(&self, test: impl Fn(u32) -> bool) -> usize {
+        let (mut word, end) = self.bounds();
+        let mut cleared = 0;
+        while word != end {
+            // SAFETY: as in `any_low`; the high word follows the low one.
+            unsafe {
+                if test(word.read_volatile()) {
+                    word.write_volatile(0);
+                    word.add(1).write_volatile(0);
+                    cleared += 1;
+                }
+                word = word.add(2);
+            }
+        }
+        self.stores.set(self.stores.get() + 2 * cleared);
+        cleared
     }
 }
 
@@ -252,6 +395,52 @@ mod tests {
         assert!(pool.table_at(table.phys() + 8).is_none());
         assert!(pool.table_at(table.phys() + 2 * PAGE_SIZE).is_none());
         assert!(pool.table_at(0).is_none());
+    }
+
+    #[test]
+    fn entries_are_checked_once() {
+        let pool = PagePool::new(pages(2));
+        let table = pool.allocate().unwrap();
+        assert!(pool.entries(table, 0, ENTRIES).is_some());
+        assert!(pool.entries(table, ENTRIES, 0).is_some());
+        assert!(pool.entries(table, 1, ENTRIES).is_none());
+        assert!(pool.entries(table, ENTRIES + 1, 0).is_none());
+        assert!(pool.entries(table, 3, usize::MAX).is_none());
+        let other = PagePool::new(pages(1));
+        let foreign = other.allocate().unwrap();
+        assert!(pool.entries(foreign, 0, 1).is_none());
+    }
+
+    #[test]
+    fn runs_install_check_and_clear() {
+        let pool = PagePool::new(pages(1));
+        let table = pool.allocate().unwrap();
+        let run = pool.entries(table, 10, 5).unwrap();
+        assert_eq!(run.low_union(), 0);
+        run.install_sequence(7, 0x401, 0x400);
+        assert_eq!(pool.entry_stores(), 10);
+        for entry in 0..5 {
+            assert_eq!(
+                pool.read(table, 10 + entry),
+                (7 << 32) | (0x401 + 0x400 * entry as u64)
+            );
+        }
+        assert_eq!(pool.read(table, 9), 0, "outside the run");
+        assert_eq!(pool.read(table, 15), 0, "outside the run");
+        // Odd and even counts.
+        assert_eq!(pool.entries(table, 9, 2).unwrap().low_union(), 0x401);
+        assert_eq!(run.low_union(), 0x1c01 | 0x401 | 0x801 | 0xc01 | 0x1001);
+        assert!(run.any_low(|low| low == 0xc01));
+        assert!(!run.any_low(|low| low == 0));
+        assert_eq!(run.clear_where(|low| low & 0x400 != 0), 3);
+        assert_eq!(pool.entry_stores(), 16);
+        assert_eq!(pool.read(table, 10), 0);
+        assert_eq!(pool.read(table, 11), (7 << 32) | 0x801);
+        assert_eq!(pool.read(table, 12), 0);
+        assert_eq!(
+            pool.entries(table, 0, ENTRIES).unwrap().low_union(),
+            0x801 | 0x1001
+        );
     }
 
     #[test]

@@ -19,10 +19,14 @@
 //!   the range and counts the tables it needs before writing anything, so
 //!   the device never sees part of a failed map;
 //! - walks follow at most three levels and only pointers into the pool;
+//!   a map or unmap walks from the root once per 2 MiB span of its range
+//!   and then runs over that span's level-0 entries (at most 512), so the
+//!   cost per 4 KiB page is a load per check pass plus the two stores;
 //! - tables are freed only by [`destroy`], when no context uses the domain,
 //!   because the IOMMU may cache non-leaf entries.
 
 use crate::pool::{ENTRIES, PAGE_SIZE, PagePool, Table};
+use core::ops::Range;
 use kernel::ErrorCode;
 use kernel::hil::iommu::{Permissions, Translation};
 
@@ -33,7 +37,11 @@ pub const SUPERPAGE_SIZE: usize = PAGE_SIZE * ENTRIES;
 /// must equal bit 38) are zero.
 pub const IOVA_BITS: u32 = 38;
 
-const LEVEL_SPAN: [u64; 3] = [1 << 12, 1 << 21, 1 << 30];
+/// Bits of the page number each level resolves (512 entries a table).
+const ENTRY_BITS: usize = 9;
+
+/// 4 KiB pages covered by one entry of each level.
+const LEVEL_PAGES: [usize; 3] = [1, ENTRIES, ENTRIES * ENTRIES];
 
 const PTE_V: u64 = 1 << 0;
 const PTE_R: u64 = 1 << 1;
@@ -44,9 +52,14 @@ const PTE_A: u64 = 1 << 6;
 const PTE_D: u64 = 1 << 7;
 const PTE_PPN_SHIFT: u32 = 10;
 const PTE_PPN_MASK: u64 = (1 << 44) - 1;
+/// Physical pages per value of a PTE's high word (PPN bits 22 and up).
+const PPN_HIGH_WORD: usize = 1 << (32 - PTE_PPN_SHIFT);
 
-fn index(iova: u64, level: usize) -> usize {
-    ((iova >> (12 + 9 * level)) & (ENTRIES as u64 - 1)) as usize
+/// Index, in its level-`level` table, of the entry for IOVA page `page`.
+/// Page numbers (IOVA / 4 KiB) are below 2^26, so they are `usize`s even on
+/// rv32, where 64-bit arithmetic costs several instructions per operation.
+fn index(page: usize, level: usize) -> usize {
+    (page >> (ENTRY_BITS * level)) % ENTRIES
 }
 
 fn is_leaf(pte: u64) -> bool {
@@ -59,17 +72,6 @@ fn pte_phys(pte: u64) -> u64 {
 
 fn pointer_pte(table: Table) -> u64 {
     ((table.phys() as u64 >> 12) << PTE_PPN_SHIFT) | PTE_V
-}
-
-fn leaf_pte(phys: u64, permissions: Permissions) -> u64 {
-    let mut pte = ((phys >> 12) << PTE_PPN_SHIFT) | PTE_V | PTE_U | PTE_A | PTE_R;
-    if permissions.write {
-        pte |= PTE_W | PTE_D;
-    }
-    if permissions.execute {
-        pte |= PTE_X;
-    }
-    pte
 }
 
 fn permissions_of(pte: u64) -> Permissions {
@@ -93,25 +95,73 @@ fn next_table(pool: &PagePool, pte: u64) -> Result<Option<Table>, ErrorCode> {
     pool.table_at(phys).map(Some).ok_or(ErrorCode::FAIL)
 }
 
-/// Checks a range given to map or unmap; returns it as `u64`s.
-fn check_range(iova: usize, len: usize) -> Result<(u64, u64), ErrorCode> {
-    let (iova, len) = (iova as u64, len as u64);
-    let end = iova.checked_add(len).ok_or(ErrorCode::INVAL)?;
-    let aligned = (iova | len) % PAGE_SIZE as u64 == 0;
-    if !aligned || len == 0 || end > 1 << IOVA_BITS {
+/// Checks a range given to map or unmap; returns its IOVA page numbers.
+fn check_range(iova: usize, len: usize) -> Result<Range<usize>, ErrorCode> {
+    let end = (iova as u64)
+        .checked_add(len as u64)
+        .ok_or(ErrorCode::INVAL)?;
+    if !(iova | len).is_multiple_of(PAGE_SIZE) || len == 0 || end > 1 << IOVA_BITS {
         return Err(ErrorCode::INVAL);
     }
-    Ok((iova, end))
+    // Both below 2^26, so no overflow.
+    Ok(iova / PAGE_SIZE..iova / PAGE_SIZE + len / PAGE_SIZE)
 }
 
-/// Whether the chunk at `iova` is a superpage: both addresses aligned,
-/// enough length left, and the level-1 slot empty (`slot` is `None` when its
-/// level-1 table does not exist yet).
-fn use_superpage(iova: u64, phys: u64, end: u64, slot: Option<u64>) -> bool {
-    let span = LEVEL_SPAN[1];
-    (iova | phys).is_multiple_of(span)
-        && end - iova >= span
-        && slot.is_none_or(|pte| pte & PTE_V == 0)
+/// The pieces of `pages` that each lie in one 2 MiB region, in order: each
+/// is a run of entries in one level-0 table (or one superpage).
+fn spans(pages: Range<usize>) -> impl Iterator<Item = Range<usize>> {
+    let mut at = pages.start;
+    core::iter::from_fn(move || {
+        if at >= pages.end {
+            return None;
+        }
+        let start = at;
+        at = pages.end.min((at | (ENTRIES - 1)) + 1);
+        Some(start..at)
+    })
+}
+
+/// The leaves of one map: IOVA page `first` to physical page `ppn`, the
+/// pages after it to the physical pages after that.
+#[derive(Clone, Copy)]
+struct Leaves {
+    first: usize,
+    ppn: usize,
+    flags: u64,
+}
+
+impl Leaves {
+    fn new(first: usize, phys: usize, permissions: Permissions) -> Leaves {
+        let mut flags = PTE_V | PTE_U | PTE_A | PTE_R;
+        if permissions.write {
+            flags |= PTE_W | PTE_D;
+        }
+        if permissions.execute {
+            flags |= PTE_X;
+        }
+        Leaves {
+            first,
+            ppn: phys / PAGE_SIZE,
+            flags,
+        }
+    }
+
+    /// The physical page for IOVA page `page`.
+    fn ppn(&self, page: usize) -> usize {
+        self.ppn + (page - self.first)
+    }
+
+    /// The leaf entry for IOVA page `page` (4 KiB or 2 MiB: same format).
+    fn pte(&self, page: usize) -> u64 {
+        ((self.ppn(page) as u64) << PTE_PPN_SHIFT) | self.flags
+    }
+
+    /// Whether `span` is one superpage: a whole 2 MiB region (spans never
+    /// cross one) going to a 2 MiB-aligned physical address. It is used
+    /// only where the level-1 slot is empty.
+    fn superpage(&self, span: &Range<usize>) -> bool {
+        span.len() == ENTRIES && self.ppn(span.start).is_multiple_of(ENTRIES)
+    }
 }
 
 /// Maps `[iova, iova + len)` to `[phys, phys + len)` in the table rooted at
@@ -130,80 +180,90 @@ pub fn map(
     len: usize,
     permissions: Permissions,
 ) -> Result<(), ErrorCode> {
-    let (start, end) = check_range(iova, len)?;
-    let phys_start = phys as u64;
-    if !permissions.read || !phys_start.is_multiple_of(PAGE_SIZE as u64) {
-        return Err(ErrorCode::INVAL);
-    }
+    let pages = check_range(iova, len)?;
     // The PPN field holds 44 bits: physical addresses below 2^56.
-    let phys_end = phys_start.checked_add(len as u64).ok_or(ErrorCode::INVAL)?;
-    if phys_end > 1 << 56 {
+    let phys_end = (phys as u64)
+        .checked_add(len as u64)
+        .ok_or(ErrorCode::INVAL)?;
+    if !permissions.read || !phys.is_multiple_of(PAGE_SIZE) || phys_end > 1 << 56 {
         return Err(ErrorCode::INVAL);
     }
-    let needed = tables_needed(pool, root, start, phys_start, end)?;
-    if needed > pool.free_count() {
+    let leaves = Leaves::new(pages.start, phys, permissions);
+    let checked = check_map(pool, root, pages.clone(), leaves)?;
+    if checked.tables_needed > pool.free_count() {
         return Err(ErrorCode::NOMEM);
     }
-    let mut at = start;
-    while at < end {
-        let target = phys_start + (at - start);
-        match install_chunk(pool, root, at, target, end, permissions) {
-            Ok(next) => at = next,
-            Err(error) => {
-                // Only reachable if the count above was wrong: undo what
-                // was installed so the map stays all-or-nothing.
-                if at > start {
-                    let _ = unmap(pool, root, iova, (at - start) as usize);
-                }
-                return Err(error);
-            }
+    for span in spans(pages.clone()) {
+        let end = span.end;
+        // Installing creates tables only where entries are invalid, so a
+        // level-0 table found by the check is still the one to use.
+        let level0 = checked.last_level0.filter(|_| span.end == pages.end);
+        if let Err(error) = install_span(pool, root, span, leaves, level0) {
+            // Only reachable if the count above was wrong: undo what was
+            // installed so the map stays all-or-nothing. Every entry up to
+            // the end of this span was invalid before, so clearing them all
+            // restores the table.
+            let _ = unmap_pages(pool, root, pages.start..end, true);
+            return Err(error);
         }
     }
     Ok(())
 }
 
+/// What the first pass of `map` found.
+struct MapCheck {
+    /// Tables to allocate.
+    tables_needed: usize,
+    /// The level-0 table of the range's last span, if it exists: a map
+    /// within one 2 MiB region (the common case) then walks only once.
+    last_level0: Option<Table>,
+}
+
 /// First pass of `map`: checks that nothing in the range is mapped and
-/// counts the tables to allocate, without writing.
-fn tables_needed(
+/// counts the tables to allocate, without writing. One walk from the root
+/// per 2 MiB span, then one load per 4 KiB page.
+fn check_map(
     pool: &PagePool,
     root: Table,
-    start: u64,
-    phys: u64,
-    end: u64,
-) -> Result<usize, ErrorCode> {
-    let mut needed = 0;
-    let mut new_level1: Option<usize> = None;
-    let mut new_level0: Option<(usize, usize)> = None;
-    let mut at = start;
-    while at < end {
-        let target = phys + (at - start);
-        let (i2, i1, i0) = (index(at, 2), index(at, 1), index(at, 0));
+    pages: Range<usize>,
+    leaves: Leaves,
+) -> Result<MapCheck, ErrorCode> {
+    let mut check = MapCheck {
+        tables_needed: 0,
+        last_level0: None,
+    };
+    // The root entry of the last level-1 table counted as new.
+    let mut new_level1 = None;
+    for span in spans(pages) {
+        let (i2, i1, i0) = (
+            index(span.start, 2),
+            index(span.start, 1),
+            index(span.start, 0),
+        );
+        check.last_level0 = None;
         let level1 = next_table(pool, pool.read(root, i2))?;
         if level1.is_none() && new_level1 != Some(i2) {
             new_level1 = Some(i2);
-            needed += 1;
+            check.tables_needed += 1;
         }
-        let slot = level1.map(|table| pool.read(table, i1));
-        if use_superpage(at, target, end, slot) {
-            at += LEVEL_SPAN[1];
+        let slot = level1.map_or(0, |table| pool.read(table, i1));
+        if slot & PTE_V == 0 && leaves.superpage(&span) {
             continue;
         }
-        let level0 = match slot {
-            Some(pte) => next_table(pool, pte)?,
-            None => None,
-        };
-        match level0 {
-            Some(table) if pool.read(table, i0) & PTE_V != 0 => return Err(ErrorCode::ALREADY),
-            Some(_) => {}
-            None if new_level0 != Some((i2, i1)) => {
-                new_level0 = Some((i2, i1));
-                needed += 1;
+        match next_table(pool, slot)? {
+            None => check.tables_needed += 1,
+            Some(level0) => {
+                let entries = pool
+                    .entries(level0, i0, span.len())
+                    .ok_or(ErrorCode::FAIL)?;
+                if u64::from(entries.low_union()) & PTE_V != 0 {
+                    return Err(ErrorCode::ALREADY);
+                }
+                check.last_level0 = Some(level0);
             }
-            None => {}
         }
-        at += LEVEL_SPAN[0];
     }
-    Ok(needed)
+    Ok(check)
 }
 
 /// Returns the table `table[entry]` points to, creating it if absent.
@@ -216,28 +276,48 @@ fn table_or_new(pool: &PagePool, table: Table, entry: usize) -> Result<Table, Er
     Ok(next)
 }
 
-/// Second pass of `map`: installs one page or superpage; returns the next
-/// IOVA.
-fn install_chunk(
+/// Second pass of `map`: installs the leaves of one span (checked by
+/// `check_map`), creating the tables on its path unless its level-0 table
+/// is given.
+fn install_span(
     pool: &PagePool,
     root: Table,
-    at: u64,
-    target: u64,
-    end: u64,
-    permissions: Permissions,
-) -> Result<u64, ErrorCode> {
-    let level1 = table_or_new(pool, root, index(at, 2))?;
-    let slot = pool.read(level1, index(at, 1));
-    if use_superpage(at, target, end, Some(slot)) {
-        pool.install(level1, index(at, 1), leaf_pte(target, permissions));
-        return Ok(at + LEVEL_SPAN[1]);
+    span: Range<usize>,
+    leaves: Leaves,
+    level0: Option<Table>,
+) -> Result<(), ErrorCode> {
+    let level0 = match level0 {
+        Some(table) => table,
+        None => {
+            let i1 = index(span.start, 1);
+            let level1 = table_or_new(pool, root, index(span.start, 2))?;
+            if pool.read(level1, i1) & PTE_V == 0 && leaves.superpage(&span) {
+                pool.install(level1, i1, leaves.pte(span.start));
+                return Ok(());
+            }
+            table_or_new(pool, level1, i1)?
+        }
+    };
+    // Consecutive leaves differ only in the low word, except where the
+    // PPN crosses a multiple of 2^22 and the high word changes: one run on
+    // each side of it. That is at 16 GiB of physical memory, beyond a
+    // 32-bit `usize` (whose PPNs stay below 2^21 even with the page offset
+    // added), so rv32 never splits.
+    let mut at = span.start;
+    while at < span.end {
+        let stop = if usize::BITS <= 32 {
+            span.end
+        } else {
+            span.end
+                .min(at + (PPN_HIGH_WORD - leaves.ppn(at) % PPN_HIGH_WORD))
+        };
+        let pte = leaves.pte(at);
+        pool.entries(level0, index(at, 0), stop - at)
+            .ok_or(ErrorCode::FAIL)?
+            .install_sequence((pte >> 32) as u32, pte as u32, 1 << PTE_PPN_SHIFT);
+        at = stop;
     }
-    let level0 = table_or_new(pool, level1, index(at, 1))?;
-    if pool.read(level0, index(at, 0)) & PTE_V != 0 {
-        return Err(ErrorCode::ALREADY);
-    }
-    pool.install(level0, index(at, 0), leaf_pte(target, permissions));
-    Ok(at + LEVEL_SPAN[0])
+    Ok(())
 }
 
 /// Unmaps every page in `[iova, iova + len)`; absent pages are skipped.
@@ -245,54 +325,57 @@ fn install_chunk(
 /// nothing was changed.
 ///
 /// Errors: `INVAL` (alignment, empty, overflow, beyond `IOVA_BITS`, or
-/// part of a superpage), `FAIL` (a table points outside the pool).
+/// part of a superpage), `FAIL` (a table points outside the pool, or a
+/// level-0 entry is a pointer: memory corruption).
 pub fn unmap(pool: &PagePool, root: Table, iova: usize, len: usize) -> Result<usize, ErrorCode> {
-    let (start, end) = check_range(iova, len)?;
-    walk_range(pool, root, start, end, false)?;
-    walk_range(pool, root, start, end, true)
+    let pages = check_range(iova, len)?;
+    unmap_pages(pool, root, pages.clone(), false)?;
+    unmap_pages(pool, root, pages, true)
 }
 
-/// Visits the leaves of `[start, end)`, skipping absent subtrees; clears
-/// them if `clear`, else only checks that no superpage is cut.
-fn walk_range(
+/// Visits the leaves of `pages`, one walk from the root per 2 MiB span;
+/// clears them if `clear`, else only checks that no superpage is cut and
+/// that the walk meets no malformed entry.
+fn unmap_pages(
     pool: &PagePool,
     root: Table,
-    start: u64,
-    end: u64,
+    pages: Range<usize>,
     clear: bool,
 ) -> Result<usize, ErrorCode> {
     let mut cleared = 0;
-    let mut at = start;
-    while at < end {
+    'spans: for span in spans(pages.clone()) {
         let mut table = root;
-        let mut level = 2;
-        loop {
-            let pte = pool.read(table, index(at, level));
-            let span = LEVEL_SPAN[level];
-            let next_boundary = (at & !(span - 1)) + span;
-            if pte & PTE_V == 0 {
-                at = next_boundary;
-                break;
-            }
-            if is_leaf(pte) {
-                // Spans are powers of two: a mask, not a 64-bit division
-                // (which rv32 does in software).
-                if at & (span - 1) != 0 || next_boundary > end {
+        for level in [2, 1] {
+            let entry = index(span.start, level);
+            let pte = pool.read(table, entry);
+            if pte & PTE_V != 0 && is_leaf(pte) {
+                // A superpage (or a 1 GiB page, which only another writer
+                // makes): refused unless the range covers all of it.
+                let base = span.start - span.start % LEVEL_PAGES[level];
+                if base < pages.start || pages.end - base < LEVEL_PAGES[level] {
                     return Err(ErrorCode::INVAL);
                 }
                 if clear {
-                    pool.clear(table, index(at, level));
+                    pool.clear(table, entry);
                     cleared += 1;
                 }
-                at = next_boundary;
-                break;
+                continue 'spans;
             }
-            if level == 0 {
-                // A pointer at level 0 is malformed; only corruption makes it.
-                return Err(ErrorCode::FAIL);
+            match next_table(pool, pte)? {
+                Some(next) => table = next,
+                None => continue 'spans,
             }
-            table = next_table(pool, pte)?.ok_or(ErrorCode::FAIL)?;
-            level -= 1;
+        }
+        let entries = pool
+            .entries(table, index(span.start, 0), span.len())
+            .ok_or(ErrorCode::FAIL)?;
+        if clear {
+            cleared += entries.clear_where(|low| u64::from(low) & PTE_V != 0);
+        } else if entries.any_low(|low| {
+            // A valid level-0 entry that is not a leaf.
+            u64::from(low) & (PTE_V | PTE_R | PTE_W | PTE_X) == PTE_V
+        }) {
+            return Err(ErrorCode::FAIL);
         }
     }
     Ok(cleared)
@@ -304,23 +387,23 @@ pub fn translate(
     root: Table,
     iova: usize,
 ) -> Result<Option<Translation>, ErrorCode> {
-    let iova = iova as u64;
-    if iova >= 1 << IOVA_BITS {
+    if iova as u64 >= 1 << IOVA_BITS {
         return Err(ErrorCode::INVAL);
     }
+    let page = iova / PAGE_SIZE;
     let mut table = root;
     for level in (0..3).rev() {
-        let pte = pool.read(table, index(iova, level));
+        let pte = pool.read(table, index(page, level));
         if pte & PTE_V == 0 {
             return Ok(None);
         }
         if is_leaf(pte) {
-            let span = LEVEL_SPAN[level];
-            let phys = pte_phys(pte) + (iova & (span - 1));
+            let size = LEVEL_PAGES[level] * PAGE_SIZE;
+            let phys = pte_phys(pte) + (iova % size) as u64;
             return Ok(Some(Translation {
                 phys: usize::try_from(phys).map_err(|_| ErrorCode::FAIL)?,
                 permissions: permissions_of(pte),
-                page_size: span as usize,
+                page_size: size,
             }));
         }
         match next_table(pool, pte)? {

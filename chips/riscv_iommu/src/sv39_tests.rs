@@ -22,7 +22,7 @@ fn pool(count: usize) -> PagePool<'static> {
 fn leaf(pool: &PagePool, root: Table, iova: usize) -> u64 {
     let mut table = root;
     for level in (0..3).rev() {
-        let pte = pool.read(table, index(iova as u64, level));
+        let pte = pool.read(table, index(iova / PAGE_SIZE, level));
         if is_leaf(pte) || pte & PTE_V == 0 {
             return pte;
         }
@@ -298,6 +298,307 @@ fn two_stores_per_4k_page() {
     .unwrap();
     // 64 leaves + 2 pointers, two 32-bit stores each.
     assert_eq!(pool.entry_stores(), 2 * (64 + 2));
+}
+
+const GIB: usize = 1 << 30;
+
+/// Checks that `pages` pages from `iova` translate to consecutive physical
+/// pages from `phys` with `page_size`.
+fn assert_mapped(pool: &PagePool, root: Table, iova: usize, phys: usize, pages: usize) {
+    for page in 0..pages {
+        let found = translate(pool, root, iova + page * PAGE_SIZE)
+            .unwrap()
+            .unwrap_or_else(|| panic!("page {page} not mapped"));
+        assert_eq!(found.phys, phys + page * PAGE_SIZE, "page {page}");
+    }
+}
+
+#[test]
+fn ranges_across_2_mib_boundaries() {
+    let pool = pool(8);
+    let root = pool.allocate().unwrap();
+    // Two pages each side of the boundary at 2 MiB: two level-0 tables.
+    map(
+        &pool,
+        root,
+        2 * MIB - 0x2000,
+        0x8000_0000,
+        0x4000,
+        Permissions::READ,
+    )
+    .unwrap();
+    assert_mapped(&pool, root, 2 * MIB - 0x2000, 0x8000_0000, 4);
+    assert_eq!(translate(&pool, root, 2 * MIB - 0x3000).unwrap(), None);
+    assert_eq!(translate(&pool, root, 2 * MIB + 0x2000).unwrap(), None);
+    assert_eq!(pool.free_count(), 8 - 4, "root, level 1, two level 0");
+    // A range ending exactly at a boundary, and one starting at it.
+    map(
+        &pool,
+        root,
+        2 * MIB - 0x5000,
+        0x10_0000,
+        0x3000,
+        Permissions::READ,
+    )
+    .unwrap();
+    map(&pool, root, 4 * MIB, 0x20_0000, 0x1000, Permissions::READ).unwrap();
+    assert_mapped(&pool, root, 2 * MIB - 0x5000, 0x10_0000, 3);
+    assert_eq!(pool.free_count(), 8 - 5, "one more level-0 table, at 4 MiB");
+    // A full 2 MiB of 4 KiB pages across a boundary (physical address not
+    // 2 MiB-aligned): the last entries of one table, the first of the next.
+    map(
+        &pool,
+        root,
+        6 * MIB - 0x10_0000,
+        0x8000_1000,
+        2 * MIB,
+        Permissions::READ_WRITE,
+    )
+    .unwrap();
+    assert_mapped(&pool, root, 6 * MIB - 0x10_0000, 0x8000_1000, 512);
+    assert_eq!(translate(&pool, root, 7 * MIB).unwrap(), None);
+    // An unmap across the boundaries clears both sides, skipping holes.
+    assert_eq!(unmap(&pool, root, 0, 8 * MIB), Ok(4 + 3 + 1 + 512));
+    for iova in [
+        2 * MIB - 0x2000,
+        2 * MIB,
+        4 * MIB,
+        5 * MIB,
+        7 * MIB - 0x1000,
+    ] {
+        assert_eq!(translate(&pool, root, iova).unwrap(), None);
+    }
+}
+
+#[test]
+fn superpage_between_4k_spans() {
+    let pool = pool(8);
+    let root = pool.allocate().unwrap();
+    // From 2 MiB - 4 KiB to 4 MiB + 4 KiB, physical address congruent: one
+    // page, a superpage, one page.
+    map(
+        &pool,
+        root,
+        2 * MIB - 0x1000,
+        0x801f_f000,
+        2 * MIB + 0x2000,
+        Permissions::READ,
+    )
+    .unwrap();
+    let sizes: Vec<usize> = [2 * MIB - 0x1000, 2 * MIB, 3 * MIB, 4 * MIB]
+        .iter()
+        .map(|&iova| translate(&pool, root, iova).unwrap().unwrap().page_size)
+        .collect();
+    assert_eq!(
+        sizes,
+        [PAGE_SIZE, SUPERPAGE_SIZE, SUPERPAGE_SIZE, PAGE_SIZE]
+    );
+    assert_mapped(&pool, root, 2 * MIB - 0x1000, 0x801f_f000, 514);
+    assert_eq!(pool.free_count(), 8 - 4, "root, level 1, two level 0");
+    // Part of the superpage with the page before it: refused, unchanged.
+    let stores = pool.entry_stores();
+    assert_eq!(
+        unmap(&pool, root, 2 * MIB - 0x1000, 0x2000),
+        Err(ErrorCode::INVAL)
+    );
+    assert_eq!(pool.entry_stores(), stores);
+    assert_eq!(
+        unmap(&pool, root, 2 * MIB - 0x1000, 2 * MIB + 0x2000),
+        Ok(3)
+    );
+}
+
+#[test]
+fn ranges_across_a_1_gib_boundary() {
+    let pool = pool(16);
+    let root = pool.allocate().unwrap();
+    // Two pages each side of 1 GiB: two level-1 and two level-0 tables.
+    map(
+        &pool,
+        root,
+        GIB - 0x2000,
+        0x8000_0000,
+        0x4000,
+        Permissions::READ,
+    )
+    .unwrap();
+    assert_mapped(&pool, root, GIB - 0x2000, 0x8000_0000, 4);
+    assert_eq!(pool.free_count(), 16 - 5);
+    // Superpages each side of 2 GiB: level-1 tables only.
+    map(
+        &pool,
+        root,
+        2 * GIB - 2 * MIB,
+        0x4000_0000,
+        4 * MIB,
+        Permissions::READ_WRITE,
+    )
+    .unwrap();
+    for iova in [2 * GIB - 2 * MIB, 2 * GIB] {
+        let found = translate(&pool, root, iova).unwrap().unwrap();
+        assert_eq!(found.page_size, SUPERPAGE_SIZE);
+        assert_eq!(found.phys, 0x4000_0000 + (iova - (2 * GIB - 2 * MIB)));
+    }
+    assert_eq!(pool.free_count(), 16 - 6, "a level-1 table for 2..3 GiB");
+    // A range over both, with 1 GiB of holes between: refused as a whole
+    // when any page of it is mapped, then unmapped in one call.
+    let stores = pool.entry_stores();
+    assert_eq!(
+        map(&pool, root, GIB + 0x2000, 0, GIB, Permissions::READ),
+        Err(ErrorCode::ALREADY)
+    );
+    assert_eq!(pool.entry_stores(), stores);
+    assert_eq!(
+        unmap(&pool, root, GIB - 0x2000, GIB + 2 * MIB + 0x2000),
+        Ok(4 + 2)
+    );
+    assert_eq!(translate(&pool, root, GIB).unwrap(), None);
+    assert_eq!(translate(&pool, root, 2 * GIB).unwrap(), None);
+    // The top of the IOVA space is mappable; one page beyond is not.
+    let top = (1 << IOVA_BITS) - 0x2000;
+    map(&pool, root, top, 0x5000, 0x2000, Permissions::READ).unwrap();
+    assert_mapped(&pool, root, top, 0x5000, 2);
+    assert_eq!(
+        map(&pool, root, top, 0x5000, 0x3000, Permissions::READ),
+        Err(ErrorCode::INVAL)
+    );
+    assert_eq!(unmap(&pool, root, top, 0x2000), Ok(2));
+}
+
+#[test]
+fn pool_exhaustion_in_the_middle_of_a_multi_table_map() {
+    // Four 2 MiB spans of 4 KiB pages from 1 MiB: one level-1 table and
+    // five level-0 tables, of which the first already exists.
+    let len = 8 * MIB;
+    let iova = MIB;
+    let pool = pool(1 + 1 + 1 + 3);
+    let root = pool.allocate().unwrap();
+    map(&pool, root, 0, 0x9000_0000, 0x1000, Permissions::READ).unwrap();
+    assert_eq!(pool.free_count(), 3, "four more tables needed, three left");
+    let stores = pool.entry_stores();
+    assert_eq!(
+        map(&pool, root, iova, 0x8000_1000, len, Permissions::READ),
+        Err(ErrorCode::NOMEM)
+    );
+    assert_eq!(pool.free_count(), 3, "no table taken");
+    assert_eq!(pool.entry_stores(), stores, "nothing written");
+    for page in (0..len / PAGE_SIZE).step_by(97) {
+        assert_eq!(
+            translate(&pool, root, iova + page * PAGE_SIZE).unwrap(),
+            None
+        );
+    }
+    // One span less fits exactly.
+    map(
+        &pool,
+        root,
+        iova,
+        0x8000_1000,
+        len - 2 * MIB,
+        Permissions::READ,
+    )
+    .unwrap();
+    assert_mapped(&pool, root, iova, 0x8000_1000, (len - 2 * MIB) / PAGE_SIZE);
+    assert_eq!(pool.free_count(), 0);
+    // Nothing left: even one page in a fresh 2 MiB region is refused.
+    assert_eq!(
+        map(&pool, root, 20 * MIB, 0, 0x1000, Permissions::READ),
+        Err(ErrorCode::NOMEM)
+    );
+}
+
+#[test]
+fn a_multi_span_map_that_fits_exactly() {
+    // Root, one level-1 table for the 1 GiB, three level-0 tables.
+    let pool = pool(5);
+    let root = pool.allocate().unwrap();
+    map(
+        &pool,
+        root,
+        2 * MIB - 0x1000,
+        0x8000_0000,
+        2 * MIB + 0x2000,
+        Permissions::READ,
+    )
+    .unwrap();
+    assert_eq!(pool.free_count(), 0);
+    assert_mapped(&pool, root, 2 * MIB - 0x1000, 0x8000_0000, 512 + 2);
+}
+
+#[test]
+fn map_into_existing_and_new_tables() {
+    let pool = pool(8);
+    let root = pool.allocate().unwrap();
+    // Leave a level-0 table at 2..4 MiB behind, then map a range whose
+    // first span needs a new table and whose last span uses that one.
+    map(&pool, root, 3 * MIB, 0x1000, 0x1000, Permissions::READ).unwrap();
+    assert_eq!(unmap(&pool, root, 3 * MIB, 0x1000), Ok(1));
+    let free = pool.free_count();
+    map(
+        &pool,
+        root,
+        MIB,
+        0x8000_0000,
+        2 * MIB + 0x4000,
+        Permissions::READ,
+    )
+    .unwrap();
+    assert_eq!(pool.free_count(), free - 1);
+    assert_mapped(&pool, root, MIB, 0x8000_0000, 512 + 4);
+    // A 2 MiB-aligned map where the level-0 table exists uses 4 KiB pages.
+    assert_eq!(unmap(&pool, root, MIB, 2 * MIB + 0x4000), Ok(516));
+    map(
+        &pool,
+        root,
+        2 * MIB,
+        0x8020_0000,
+        2 * MIB,
+        Permissions::READ,
+    )
+    .unwrap();
+    assert_eq!(
+        translate(&pool, root, 2 * MIB).unwrap().unwrap().page_size,
+        PAGE_SIZE
+    );
+    assert_mapped(&pool, root, 2 * MIB, 0x8020_0000, 512);
+}
+
+#[test]
+fn a_level_0_pointer_is_refused_and_nothing_changes() {
+    let pool = pool(8);
+    let root = pool.allocate().unwrap();
+    map(&pool, root, 0, 0x8000_0000, 0x4000, Permissions::READ).unwrap();
+    // Corrupt entry 5 of the level-0 table into a pointer (V, no R/W/X).
+    let level1 = next_table(&pool, pool.read(root, 0)).unwrap().unwrap();
+    let level0 = next_table(&pool, pool.read(level1, 0)).unwrap().unwrap();
+    pool.install(level0, 5, pointer_pte(level1));
+    let stores = pool.entry_stores();
+    assert_eq!(unmap(&pool, root, 0, 0x8000), Err(ErrorCode::FAIL));
+    assert_eq!(pool.entry_stores(), stores, "checked before clearing");
+    assert_mapped(&pool, root, 0, 0x8000_0000, 4);
+    assert_eq!(
+        map(&pool, root, 0x5000, 0, 0x1000, Permissions::READ),
+        Err(ErrorCode::ALREADY)
+    );
+    // Around it is fine.
+    assert_eq!(unmap(&pool, root, 0, 0x4000), Ok(4));
+}
+
+/// Physical pages across 16 GiB, where a PTE's high word changes in the
+/// middle of a level-0 table. Only a 64-bit `usize` holds such addresses.
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn leaves_across_a_high_word_boundary() {
+    let pool = pool(8);
+    let root = pool.allocate().unwrap();
+    let phys = (1 << 34) - 0x2000;
+    map(&pool, root, 0x10_0000, phys, 0x4000, Permissions::READ).unwrap();
+    assert_mapped(&pool, root, 0x10_0000, phys, 4);
+    let high_words: Vec<u64> = (0..4)
+        .map(|page| leaf(&pool, root, 0x10_0000 + page * PAGE_SIZE) >> 32)
+        .collect();
+    assert_eq!(high_words, [0, 0, 1, 1]);
+    assert_eq!(pool.entry_stores(), 2 * (4 + 2));
 }
 
 /// A small deterministic generator (xorshift64*), so failures replay.
