@@ -1,7 +1,8 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! The `make run` image: all default apps together finish and QEMU exits 0.
+//! The `make run` image (tools/build.sh's default apps): all of them finish
+//! and QEMU exits 0.
 
 use qemu_tests::{TIMEOUT, boot, image};
 
