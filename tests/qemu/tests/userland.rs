@@ -8,14 +8,24 @@ use qemu_tests::{TIMEOUT, boot, image};
 
 #[test]
 fn default_apps_run_to_completion() {
-    let run = boot(
-        &image("default", &["hello", "sleep", "spin_a", "spin_b"]),
-        &[],
-        TIMEOUT,
-    );
-    for needle in ["hello: done", "sleep: done", "spin_a: done", "spin_b: done"] {
-        run.expect(needle);
+    let apps = [
+        "hello",
+        "sleep",
+        "spin_a",
+        "spin_b",
+        "dma_demo",
+        "dma_thief",
+    ];
+    let run = boot(&image("default", &apps), &[], TIMEOUT);
+    for app in apps {
+        run.expect(&format!("Process '{app}' exited with code 0"));
     }
-    run.expect("All processes finished (0 faulted, 0 exited with a non-zero code).");
+    run.expect("dma_demo: round trip verified")
+        .expect(
+            "dma_demo: fault upcall: context 0x0100, cause page fault, access write, IOVA 0x12000",
+        )
+        .expect("dma_demo: memory unchanged after the fault")
+        .expect("dma_thief: done: 231 refusals, nothing taken")
+        .expect("All processes finished (0 faulted, 0 exited with a non-zero code).");
     assert!(run.passed());
 }
