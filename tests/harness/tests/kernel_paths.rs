@@ -177,7 +177,10 @@ fn allow_subscribe_command_upcall_round_trip() {
         h.subscribe_raw(p, 0x4242, 0, kernel_text, 5),
         SyscallReturn::SubscribeFailure(ErrorCode::INVAL, kernel_text, 5)
     );
-    assert!(h.subscribe_raw(p, DRIVER, 0, h.ram_start(p) + 0x40, 5).is_success());
+    assert!(
+        h.subscribe_raw(p, DRIVER, 0, h.ram_start(p) + 0x40, 5)
+            .is_success()
+    );
 }
 
 #[test]
