@@ -84,11 +84,6 @@ pub type IommuGrant = Grant<
     AllowRwCount<{ rw_allow::COUNT }>,
 >;
 
-// Issue 5's target of at most 64 bytes per process grant on the 32-bit
-// target: 13 words of upcall and allow slots, no data of its own.
-#[cfg(target_pointer_width = "32")]
-const _: () = assert!(IommuGrant::SIZE <= 64);
-
 /// The IOMMU system call driver.
 pub struct IommuDriver<'a> {
     pub(crate) apps: IommuGrant,
