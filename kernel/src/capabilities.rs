@@ -2,7 +2,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
 //! Capabilities: zero-sized proofs that the holder may call a privileged
-//! kernel function (Tock's `kernel::capabilities`). They are `unsafe` traits
+//! kernel function (Tock's `kernel::capabilities`).
+//!
+//! They are `unsafe` traits
 //! so only code allowed to use `unsafe` (boards, tests) can implement them;
 //! capsules, with `#![forbid(unsafe_code)]`, cannot forge one.
 

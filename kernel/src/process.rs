@@ -37,6 +37,8 @@ pub use crate::process_standard::ProcessStandard;
 
 /// Number of grants (drivers with per-process state) a process can hold.
 pub const MAX_GRANTS: usize = 16;
+/// Granule of process RAM access above the break.
+///
 /// The architecture may let a process access its RAM up to the next
 /// multiple of this above its break (the PMP then covers whole pages, which
 /// QEMU emulates far faster; see `arch/rv32/src/pmp.rs`). Grants are never

@@ -78,7 +78,9 @@ pub enum ContextSwitchReason {
 }
 
 /// Classifies the trap recorded in `state` and updates `state` for the
-/// kernel: after an `ecall` the saved pc moves past the instruction, so that
+/// kernel.
+///
+/// After an `ecall` the saved pc moves past the instruction, so that
 /// the process resumes after it (the `ecall` is 4 bytes; there is no
 /// compressed `ecall`).
 pub fn decode_trap(state: &mut Rv32StoredState) -> ContextSwitchReason {

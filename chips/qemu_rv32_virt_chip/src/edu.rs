@@ -115,6 +115,7 @@ pub trait EduClient {
 }
 
 /// Checks a DMA request; returns the device-side address and count.
+///
 /// Errors: `INVAL` for a zero length, a range outside the buffer, or an
 /// IOVA range that does not fit under the 28-bit mask (as
 /// `hil::dma_device::DmaDevice::start` specifies).

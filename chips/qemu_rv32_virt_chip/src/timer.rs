@@ -48,7 +48,9 @@ register_structs! {
 }
 
 /// The 64-bit deadline for the 32-bit alarm `reference + dt`, given the
-/// current 64-bit time. An alarm whose time has passed (the current time is
+/// current 64-bit time.
+///
+/// An alarm whose time has passed (the current time is
 /// no longer in `[reference, reference + dt)`) is due at once.
 pub fn deadline(now: u64, reference: Ticks32, dt: Ticks32) -> u64 {
     let expiry = reference.wrapping_add(dt);

@@ -124,8 +124,10 @@ register_bitfields![u8,
     ]
 ];
 
-/// Writes `bytes` to the UART at `registers` by polling LSR.THRE, for panic
-/// messages and boot output where no driver object is at hand. Waits a
+/// Writes `bytes` to the UART at `registers` by polling LSR.THRE.
+///
+/// For panic messages and boot output where no driver object is at hand.
+/// Waits a
 /// bounded time per byte and gives up (dropping the rest) if the
 /// transmitter never drains.
 pub fn write_polled(registers: &UartRegisters, bytes: &[u8]) {

@@ -192,7 +192,9 @@ pub trait MapClient {
     fn unmap_done(&self, domain: DomainId, iova: usize, len: usize, result: Result<(), ErrorCode>);
 }
 
-/// Mapping and unmapping ranges of a domain. Split-phase: the page table is
+/// Mapping and unmapping ranges of a domain.
+///
+/// Split-phase: the page table is
 /// updated before the call returns (a range is mapped or unmapped entirely,
 /// or not at all), and `Ok` means a `map_done` or `unmap_done` callback
 /// follows once the hardware's caches are invalidated. No buffer is lent,
