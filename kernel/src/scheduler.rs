@@ -15,7 +15,7 @@ use core::cell::Cell;
 use crate::deferred_call::DeferredCall;
 use crate::kernel::{Kernel, SyscallOutcome};
 use crate::platform::SyscallDriverLookup;
-use crate::process::{FunctionCallSource, ProcessId, State, Task};
+use crate::process::{FunctionCallSource, ProcessId, ProcessStandard, State, Task};
 use crate::syscall::{ContextSwitchReason, SyscallReturn, UserspaceKernelBoundary};
 
 /// A timer that ends a process's time slice with an interrupt (Tock's
@@ -90,6 +90,15 @@ impl RoundRobin {
         let count = kernel.process_count().min(states.len());
         for k in 0..count {
             let index = (self.next.get() + k) % count;
+            // Boards have more slots than processes: skip the empty and
+            // ended ones before building an id and looking it up again
+            // (`make_ready` refuses them anyway).
+            if !kernel
+                .process_at(index)
+                .is_some_and(ProcessStandard::is_alive)
+            {
+                continue;
+            }
             let pid = kernel.process_id_at(index);
             let state = &mut states[index];
             if !Self::make_ready(kernel, boundary, pid, state) {
