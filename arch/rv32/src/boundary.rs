@@ -14,7 +14,7 @@
 //! (TRD104), an unknown class counts as a fault, as in Tock.
 
 use crate::pmp::{FLASH_REGION, Permissions, PmpConfig, PmpRegion, RAM_REGION};
-use crate::syscall::{ContextSwitchReason, Rv32StoredState, SysCall};
+use crate::syscall::{ContextSwitchReason, R_A0, R_A1, R_A2, R_A3, Rv32StoredState, SysCall};
 use crate::trap::exception;
 use kernel::process::{FunctionCall, ProcessStandard};
 use kernel::syscall::{self, Syscall, SyscallReturn, UserspaceKernelBoundary};
@@ -72,6 +72,9 @@ pub fn kernel_reason(
     }
 }
 
+/// The registers a system call returns its values in, in order (TRD104 4.2).
+const RETURN_REGISTERS: [usize; 4] = [R_A0, R_A1, R_A2, R_A3];
+
 fn call_arguments(call: &FunctionCall) -> [u32; 4] {
     [
         call.argument0 as u32,
@@ -97,16 +100,16 @@ impl UserspaceKernelBoundary for SysCall {
     fn set_syscall_return_value(&self, state: &mut Rv32StoredState, ret: SyscallReturn) {
         // Only the registers the variant uses: the others keep the
         // process's values (TRD104; libtock-rs relies on it for memop).
+        // Register by register: a copy of a variable-length slice would
+        // call `memcpy`, which costs more than the whole write.
         let values = ret.encode();
-        let used = ret.registers_used().min(values.len());
-        let mut registers = [
-            state.regs[crate::syscall::R_A0],
-            state.regs[crate::syscall::R_A1],
-            state.regs[crate::syscall::R_A2],
-            state.regs[crate::syscall::R_A3],
-        ];
-        registers[..used].copy_from_slice(&values[..used]);
-        self.set_syscall_return(state, registers);
+        for (&register, value) in RETURN_REGISTERS
+            .iter()
+            .zip(values)
+            .take(ret.registers_used())
+        {
+            state.regs[register] = value;
+        }
     }
 
     fn set_process_function(&self, state: &mut Rv32StoredState, call: FunctionCall) {
