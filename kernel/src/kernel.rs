@@ -329,7 +329,12 @@ impl Kernel {
     /// values for a yield-wait-for. Changes the process to running when it
     /// returns `Some`. Null-upcall tasks do not wake a plain yield-wait.
     pub fn next_task(&self, pid: ProcessId) -> Option<Task> {
-        let process = self.live_process(pid)?;
+        Self::next_task_of(self.live_process(pid)?)
+    }
+
+    /// `next_task` for a process the caller already looked up (the
+    /// scheduler), saving a second lookup.
+    pub(crate) fn next_task_of(process: &ProcessStandard) -> Option<Task> {
         match process.state() {
             State::YieldedFor(id) => {
                 let task = process.dequeue_task_where(|t| t.upcall_id() == Some(id))?;

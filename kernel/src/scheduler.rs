@@ -93,15 +93,12 @@ impl RoundRobin {
             // Boards have more slots than processes: skip the empty and
             // ended ones before building an id and looking it up again
             // (`make_ready` refuses them anyway).
-            if !kernel
-                .process_at(index)
-                .is_some_and(ProcessStandard::is_alive)
-            {
+            let Some(process) = kernel.process_at(index).filter(|p| p.is_alive()) else {
                 continue;
-            }
+            };
             let pid = kernel.process_id_at(index);
             let state = &mut states[index];
-            if !Self::make_ready(kernel, boundary, pid, state) {
+            if !Self::make_ready(kernel, boundary, process, pid, state) {
                 continue;
             }
             self.next.set(index + 1);
@@ -121,17 +118,19 @@ impl RoundRobin {
         Event::Idle
     }
 
-    /// Prepares `pid` to run if it can: a fresh start, a pending upcall, or
-    /// a yield-wait-for result. False if it is not ready.
+    /// Prepares `process` (the slot `pid` names, just looked up by the
+    /// caller) to run if it can: a fresh start, a pending upcall, or a
+    /// yield-wait-for result. False if it is not ready.
     fn make_ready<B: UserspaceKernelBoundary + ?Sized>(
         kernel: &'static Kernel,
         boundary: &B,
+        process: &ProcessStandard,
         pid: ProcessId,
         state: &mut B::StoredState,
     ) -> bool {
-        let Some(process) = kernel.live_process(pid) else {
+        if !process.is_alive() {
             return false;
-        };
+        }
         if process.take_start_request() {
             match kernel.entry_call(pid) {
                 Some(call) => boundary.initialize_process(state, process.memory_start(), call),
@@ -140,7 +139,7 @@ impl RoundRobin {
         }
         match process.state() {
             State::Running => true,
-            State::YieldedFor(_) => match kernel.next_task(pid) {
+            State::YieldedFor(_) => match Kernel::next_task_of(process) {
                 // TRD104: yield-wait-for returns the upcall's values and
                 // does not call the upcall function.
                 Some(Task::FunctionCall(fc)) => {
@@ -159,7 +158,7 @@ impl RoundRobin {
                 }
                 None => false,
             },
-            State::Yielded => match kernel.next_task(pid) {
+            State::Yielded => match Kernel::next_task_of(process) {
                 Some(Task::FunctionCall(fc)) => {
                     match fc.source {
                         FunctionCallSource::Kernel => {
@@ -204,13 +203,13 @@ impl RoundRobin {
             let reason = unsafe { boundary.switch_to_process(process, state) };
             match reason {
                 ContextSwitchReason::SyscallFired { syscall } => {
-                    match kernel.handle_syscall(platform, pid, syscall) {
+                    match kernel.handle_syscall_of(platform, pid, process, syscall) {
                         SyscallOutcome::Return(ret) => {
                             boundary.set_syscall_return_value(state, ret)
                         }
                         SyscallOutcome::Resume => {}
                         SyscallOutcome::Wait => {
-                            if !Self::make_ready(kernel, boundary, pid, state) {
+                            if !Self::make_ready(kernel, boundary, process, pid, state) {
                                 break Event::Ran(pid);
                             }
                         }

@@ -29,6 +29,18 @@ impl Kernel {
         let Some(process) = self.live_process(pid) else {
             return SyscallOutcome::Exited;
         };
+        self.handle_syscall_of(platform, pid, process, syscall)
+    }
+
+    /// `handle_syscall` for the live `process` that `pid` names, which the
+    /// caller (the scheduler) has already looked up.
+    pub(crate) fn handle_syscall_of<P: SyscallDriverLookup + ?Sized>(
+        &'static self,
+        platform: &P,
+        pid: ProcessId,
+        process: &ProcessStandard,
+        syscall: Syscall,
+    ) -> SyscallOutcome {
         process.count_syscall();
         let ret = match syscall {
             Syscall::Yield {
