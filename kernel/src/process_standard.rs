@@ -39,8 +39,10 @@ pub struct ProcessStandard {
     app_break: Cell<usize>,
     kernel_break: Cell<usize>,
     grants: [GrantSlot; MAX_GRANTS],
+    /// Queued tasks, oldest first, in `tasks[..task_len]`. A removal
+    /// shifts the later ones down (the queue is short), so the oldest is
+    /// always at index 0 and no index wraps.
     tasks: [Cell<Option<Task>>; TASK_QUEUE_LEN],
-    task_head: Cell<usize>,
     task_len: Cell<usize>,
     dropped_upcalls: Cell<usize>,
     restart_count: Cell<usize>,
@@ -80,7 +82,6 @@ impl ProcessStandard {
             kernel_break: Cell::new(0),
             grants: [const { GrantSlot::new() }; MAX_GRANTS],
             tasks: [const { Cell::new(None) }; TASK_QUEUE_LEN],
-            task_head: Cell::new(0),
             task_len: Cell::new(0),
             dropped_upcalls: Cell::new(0),
             restart_count: Cell::new(0),
@@ -393,29 +394,25 @@ impl ProcessStandard {
             self.dropped_upcalls.set(self.dropped_upcalls.get() + 1);
             return Err(ErrorCode::NOMEM);
         }
-        let tail = (self.task_head.get() + len) % TASK_QUEUE_LEN;
-        self.tasks[tail].set(Some(task));
+        self.tasks[len].set(Some(task));
         self.task_len.set(len + 1);
         Ok(())
     }
 
     /// Removes and returns the first task for which `pred` holds.
     pub(crate) fn dequeue_task_where(&self, pred: impl Fn(&Task) -> bool) -> Option<Task> {
-        let len = self.task_len.get();
-        let head = self.task_head.get();
-        let found = (0..len).find(|i| {
-            self.tasks[(head + i) % TASK_QUEUE_LEN]
-                .get()
-                .is_some_and(|t| pred(&t))
-        })?;
-        let task = self.tasks[(head + found) % TASK_QUEUE_LEN].take();
-        // Close the gap, keeping order.
-        for i in found..len - 1 {
-            let next = self.tasks[(head + i + 1) % TASK_QUEUE_LEN].take();
-            self.tasks[(head + i) % TASK_QUEUE_LEN].set(next);
+        let queued = &self.tasks[..self.task_len.get()];
+        let (found, task) = queued
+            .iter()
+            .enumerate()
+            .find_map(|(i, slot)| slot.get().filter(|t| pred(t)).map(|t| (i, t)))?;
+        // Close the gap, keeping order; the last slot becomes free.
+        for i in found + 1..queued.len() {
+            queued[i - 1].set(queued[i].get());
         }
-        self.task_len.set(len - 1);
-        task
+        queued[queued.len() - 1].set(None);
+        self.task_len.set(queued.len() - 1);
+        Some(task)
     }
 
     /// Removes the oldest task.
@@ -442,7 +439,7 @@ impl ProcessStandard {
     /// Looks at queued task `i` (0 = oldest) without removing it.
     pub fn peek_task(&self, i: usize) -> Option<Task> {
         (i < self.task_len.get())
-            .then(|| self.tasks[(self.task_head.get() + i) % TASK_QUEUE_LEN].get())
+            .then(|| self.tasks[i].get())
             .flatten()
     }
 
@@ -450,7 +447,6 @@ impl ProcessStandard {
         for t in &self.tasks {
             t.set(None);
         }
-        self.task_head.set(0);
         self.task_len.set(0);
     }
 }
