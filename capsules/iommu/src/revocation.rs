@@ -98,9 +98,16 @@ impl IommuDriver<'_> {
     /// Moves every revocation in progress as far as it can go now. Called
     /// when revocation starts and after every completion callback.
     pub(crate) fn advance_revocations(&self) {
-        if self.tables.revocations.iter().all(|r| r.0.get().is_none()) {
-            return;
+        if self.tables.revocations.iter().any(|r| r.0.get().is_some()) {
+            self.advance_revocations_in_progress();
         }
+    }
+
+    /// `advance_revocations` once some revocation is in progress. Rare (a
+    /// process ended with IOMMU state): kept out of line so that the check
+    /// every completion makes stays small.
+    #[cold]
+    fn advance_revocations_in_progress(&self) {
         let mut stalled_on = None;
         let mut progressed = false;
         for index in 0..self.tables.contexts.len() {
