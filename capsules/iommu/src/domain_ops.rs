@@ -145,8 +145,7 @@ impl IommuDriver<'_> {
         if d.op != DomainOp::Idle {
             return Err(ErrorCode::BUSY);
         }
-        let (_, _, pages) = self.tables.usage(process.id());
-        if pages >= self.policy.quotas(process).pages {
+        if self.tables.pages_charged(process.id()) >= self.policy.quotas(process).pages {
             return Err(ErrorCode::NOMEM);
         }
         let permissions = match source.kind {

@@ -196,7 +196,7 @@ impl<'a> IommuDriver<'a> {
     }
 
     fn info_pages(&self, process: ProcessId) -> CommandReturn {
-        let (_, _, pages) = self.tables.usage(process.id());
+        let pages = self.tables.pages_charged(process.id());
         let quota = self.policy.quotas(process).pages;
         CommandReturn::success_u32_u32(pages as u32, quota.min(u32::MAX as usize) as u32)
     }

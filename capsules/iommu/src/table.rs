@@ -373,6 +373,17 @@ impl<'a> Tables<'a> {
         (contexts, domains, pages)
     }
 
+    /// Page-table pages charged to `owner`: what `usage` counts third,
+    /// without walking the contexts (`MAP` checks it on every call).
+    pub(crate) fn pages_charged(&self, owner: usize) -> usize {
+        self.domains
+            .iter()
+            .map(|s| s.0.get())
+            .filter(|e| e.owner == owner)
+            .map(|e| usize::from(e.pages))
+            .sum()
+    }
+
     /// True if a context is attached to, or attaching to, domain slot `d`.
     pub(crate) fn domain_in_use(&self, d: usize) -> bool {
         self.contexts.iter().any(|s| {
