@@ -131,11 +131,8 @@ impl RoundRobin {
         if !process.is_alive() {
             return false;
         }
-        if process.take_start_request() {
-            match kernel.entry_call(pid) {
-                Some(call) => boundary.initialize_process(state, process.memory_start(), call),
-                None => return false,
-            }
+        if process.take_start_request() && !Self::start(kernel, boundary, process, pid, state) {
+            return false;
         }
         match process.state() {
             State::Running => true,
@@ -171,6 +168,25 @@ impl RoundRobin {
                 _ => false,
             },
             _ => false,
+        }
+    }
+
+    /// Sets `state` up to enter `process` at its entry point. Once per
+    /// instance, so kept out of line: `make_ready` runs on every wake-up.
+    #[cold]
+    fn start<B: UserspaceKernelBoundary + ?Sized>(
+        kernel: &'static Kernel,
+        boundary: &B,
+        process: &ProcessStandard,
+        pid: ProcessId,
+        state: &mut B::StoredState,
+    ) -> bool {
+        match kernel.entry_call(pid) {
+            Some(call) => {
+                boundary.initialize_process(state, process.memory_start(), call);
+                true
+            }
+            None => false,
         }
     }
 
