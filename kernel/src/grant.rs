@@ -346,9 +346,16 @@ impl<T: Default, Upcalls: UpcallSize, AllowROs: AllowRoSize, AllowRWs: AllowRwSi
     /// Finds the grant's memory in `process`, allocating and initializing it
     /// on first use.
     fn base_in(&self, process: &ProcessStandard) -> Result<usize, Error> {
-        if let Some(base) = process.grant_ptr(self.grant_num) {
-            return Ok(base);
+        match process.grant_ptr(self.grant_num) {
+            Some(base) => Ok(base),
+            None => self.allocate_in(process),
         }
+    }
+
+    /// Allocates and initializes this grant in `process`. Once per process
+    /// instance, so kept out of line of every `enter`.
+    #[cold]
+    fn allocate_in(&self, process: &ProcessStandard) -> Result<usize, Error> {
         let base =
             process.allocate_grant(self.grant_num, self.driver_num, Self::SIZE, Self::ALIGN)?;
         // SAFETY: `allocate_grant` just carved `SIZE` bytes aligned to
