@@ -74,9 +74,7 @@ fn measure(
 
 fn main() -> Result<(), ErrorCode> {
     let mut samples = [0u32; CALLS];
-    let (min, median) = measure(&mut samples, || {
-        command(CONSOLE, EXISTS, 0, 0).to_result()
-    })?;
+    let (min, median) = measure(&mut samples, || command(CONSOLE, EXISTS, 0, 0).to_result())?;
     println!(
         "syscall_bench: null command round trip: min {min}, median {median} instructions ({CALLS} calls)"
     );
