@@ -70,13 +70,14 @@ impl IommuDriver<'_> {
                 pages: charged.min(usize::from(u16::MAX)) as u16,
                 op: DomainOp::Idle,
                 revoking: false,
+                settling: 0,
             },
         );
         Ok(self.tables.domain_entry(slot).handle(slot).to_register())
     }
 
     /// `DESTROY_DOMAIN`: only a domain no context uses and with nothing in
-    /// flight.
+    /// flight (a settling map included: the instance would refuse it).
     pub(crate) fn destroy_domain(
         &self,
         process: ProcessId,
@@ -87,7 +88,7 @@ impl IommuDriver<'_> {
             .domain(process, handle)
             .ok_or(ErrorCode::INVAL)?;
         let d = self.tables.domain_entry(domain.index());
-        if d.op != DomainOp::Idle || self.tables.domain_in_use(domain.index()) {
+        if !d.quiet() || self.tables.domain_in_use(domain.index()) {
             return Err(ErrorCode::BUSY);
         }
         let port = self.port(usize::from(d.instance)).ok_or(ErrorCode::FAIL)?;
@@ -125,7 +126,18 @@ impl IommuDriver<'_> {
     }
 
     /// `MAP`: maps whole pages of an allowed buffer at a chosen IOVA.
-    pub(crate) fn map(&self, process: ProcessId, r2: usize, r3: usize) -> Result<(), ErrorCode> {
+    ///
+    /// Returns whether the map is complete already. On an instance whose
+    /// new entries are visible when `map` returns
+    /// (`Geometry::map_visible_on_return`), it is: the process may use the
+    /// mapping at once and gets no `DONE`, and the domain is not held busy
+    /// for it, so the next `MAP` or `UNMAP` need not wait. The instance
+    /// still calls `map_done` later; until then the map is counted in
+    /// `DomainEntry::settling`, which keeps the domain from being destroyed
+    /// (I4: revocation waits for it like for any operation in flight).
+    /// Otherwise the map holds the domain's one operation until `map_done`,
+    /// which the process learns of from `DONE`.
+    pub(crate) fn map(&self, process: ProcessId, r2: usize, r3: usize) -> Result<bool, ErrorCode> {
         let source = MapSource::from_register(r2).ok_or(ErrorCode::INVAL)?;
         let domain = self
             .tables
@@ -142,7 +154,9 @@ impl IommuDriver<'_> {
         let (phys, _) =
             pages_in_buffer(buffer, buffer_len, shift, source.page_offset, range.pages())
                 .ok_or(ErrorCode::INVAL)?;
-        if d.op != DomainOp::Idle {
+        // An unmap in flight still holds the domain: a map of the range it
+        // is cutting off must not look complete before the unmap is.
+        if d.op != DomainOp::Idle || d.settling == u8::MAX {
             return Err(ErrorCode::BUSY);
         }
         if self.tables.pages_charged(process.id()) >= self.policy.quotas(process).pages {
@@ -152,8 +166,16 @@ impl IommuDriver<'_> {
             AllowKind::ReadWrite => Permissions::READ_WRITE,
             AllowKind::ReadOnly => Permissions::READ,
         };
-        self.tables
-            .update_domain(domain.index(), |e| e.op = DomainOp::Mapping);
+        let complete = port.iommu.map_visible_on_return();
+        // Recorded before the call: an instance may call `map_done` from
+        // inside `map`, and it must find the map it completes.
+        self.tables.update_domain(domain.index(), |e| {
+            if complete {
+                e.settling += 1;
+            } else {
+                e.op = DomainOp::Mapping;
+            }
+        });
         let before = port.iommu.free_pages();
         let started = port.iommu.map(
             DomainId(usize::from(d.domain)),
@@ -165,11 +187,16 @@ impl IommuDriver<'_> {
         let taken = before.saturating_sub(port.iommu.free_pages());
         self.tables.update_domain(domain.index(), |e| {
             e.pages = (usize::from(e.pages) + taken).min(usize::from(u16::MAX)) as u16;
-            if started.is_err() && e.op == DomainOp::Mapping {
-                e.op = DomainOp::Idle;
+            // Refused: no `map_done` will come, so nothing is outstanding.
+            if started.is_err() {
+                if complete {
+                    e.settling = e.settling.saturating_sub(1);
+                } else if e.op == DomainOp::Mapping {
+                    e.op = DomainOp::Idle;
+                }
             }
         });
-        started
+        started.map(|()| complete)
     }
 
     /// `UNMAP`: done (and every device cut off) when `DONE` arrives.
@@ -233,21 +260,33 @@ impl IommuDriver<'_> {
         Ok((flags, t.phys as u64))
     }
 
-    /// `map_done` or `unmap_done` of `domain` on `instance`.
+    /// `map_done` (`kind` is `Mapping`) or `unmap_done` (`Unmapping`) of
+    /// `domain` on `instance`.
     pub(crate) fn domain_op_done(
         &self,
         instance: usize,
         domain: DomainId,
+        kind: DomainOp,
         result: Result<(), ErrorCode>,
     ) {
         let Some(slot) = self.tables.find_domain(instance, domain.0) else {
             return;
         };
         let entry = self.tables.domain_entry(slot);
-        let command = match entry.op {
-            DomainOp::Idle => return,
-            DomainOp::Mapping => command::MAP,
-            DomainOp::Unmapping => command::UNMAP,
+        // The instance completes in the order it started, and a settling
+        // map was started before any map that holds `op` could be (an
+        // instance's geometry does not change), so a `map_done` is a
+        // settling map's first.
+        if kind == DomainOp::Mapping && entry.settling > 0 {
+            self.settled_map(slot, result);
+            return;
+        }
+        let command = match (entry.op, kind) {
+            (DomainOp::Mapping, DomainOp::Mapping) => command::MAP,
+            (DomainOp::Unmapping, DomainOp::Unmapping) => command::UNMAP,
+            // Not the operation we wait for (nothing in flight, or the
+            // other kind): never taken as its completion.
+            _ => return,
         };
         self.tables.update_domain(slot, |e| e.op = DomainOp::Idle);
         if !entry.revoking {
@@ -255,6 +294,29 @@ impl IommuDriver<'_> {
             let handle = entry.handle(slot).to_register() as usize;
             self.notify(entry.owner, upcall::DONE, (status, command, handle));
         }
+        self.advance_revocations();
+    }
+
+    /// The late `map_done` of a map that `MAP` reported complete: no
+    /// `DONE` (the process was told none would come).
+    ///
+    /// An error here means the instance could not confirm a map that was
+    /// already visible (on the RISC-V IOMMU: the instance failed, and all
+    /// its outstanding operations complete with `FAIL`; it then refuses
+    /// every new operation with `OFF`). The entries stay as written: they
+    /// only ever point at the owner's own memory (I2), the owner can still
+    /// find them with `TRANSLATE` and remove them with `UNMAP`, and
+    /// revocation destroys the domain whatever its mappings (I4), so
+    /// safety does not depend on the map's completion. A device that
+    /// cannot use them faults, and the owner gets `FAULT`. The error is
+    /// counted for the board (`late_map_failures`).
+    fn settled_map(&self, slot: usize, result: Result<(), ErrorCode>) {
+        self.tables.update_domain(slot, |e| e.settling -= 1);
+        if result.is_err() {
+            self.late_map_failures
+                .set(self.late_map_failures.get().wrapping_add(1));
+        }
+        // A revocation may be waiting for this domain to be quiet.
         self.advance_revocations();
     }
 }

@@ -14,6 +14,7 @@ use kernel::hil::iommu::{
 use kernel::utilities::cells::OptionalCell;
 
 use crate::driver::IommuDriver;
+use crate::table::DomainOp;
 
 /// An IOMMU instance and the driver's clients for it.
 pub struct InstancePort<'a> {
@@ -45,7 +46,7 @@ impl<'a> InstancePort<'a> {
 impl MapClient for InstancePort<'_> {
     fn map_done(&self, domain: DomainId, _iova: usize, _len: usize, result: Result<(), ErrorCode>) {
         self.driver
-            .map(|d| d.domain_op_done(self.index, domain, result));
+            .map(|d| d.domain_op_done(self.index, domain, DomainOp::Mapping, result));
     }
 
     fn unmap_done(
@@ -56,7 +57,7 @@ impl MapClient for InstancePort<'_> {
         result: Result<(), ErrorCode>,
     ) {
         self.driver
-            .map(|d| d.domain_op_done(self.index, domain, result));
+            .map(|d| d.domain_op_done(self.index, domain, DomainOp::Unmapping, result));
     }
 }
 

@@ -8,7 +8,9 @@
 //! be given to anyone (`doc/process-memory-revocation.md`). For each of the
 //! instance's objects, in an order the hardware makes safe:
 //!
-//! 1. wait for the operation in flight on it, if any (its callback comes);
+//! 1. wait for the operations in flight on it, if any (their callbacks
+//!    come), including maps that were complete for the process when `MAP`
+//!    returned but whose `map_done` has not come yet;
 //! 2. detach every context the process owns, and wait for `detach_done`:
 //!    from then on no device reaches any of its domains (I1: blocking);
 //! 3. destroy its domains: their page tables go back to the pool, and the
@@ -33,7 +35,7 @@ use kernel::hil::iommu::{ContextId, DomainId};
 use kernel::{ErrorCode, ProcessId, ProcessMemoryObserver, Revocation};
 
 use crate::driver::IommuDriver;
-use crate::table::{ContextOp, DomainOp, FREE};
+use crate::table::{ContextOp, FREE};
 
 /// Rounds of `fence` the driver asks for when the hardware keeps refusing a
 /// revocation step with nothing in flight, before it gives up (the slot then
@@ -145,7 +147,10 @@ impl IommuDriver<'_> {
         }
         for index in 0..self.tables.domains.len() {
             let e = self.tables.domain_entry(index);
-            if !e.revoking || e.op != DomainOp::Idle || self.tables.domain_in_use(index) {
+            // A settling map (complete for the process, outstanding on the
+            // instance) is waited for like any operation: its `map_done`
+            // calls us again.
+            if !e.revoking || !e.quiet() || self.tables.domain_in_use(index) {
                 continue;
             }
             let Some(port) = self.port(usize::from(e.instance)) else {

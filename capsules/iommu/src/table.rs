@@ -154,6 +154,14 @@ pub(crate) struct DomainEntry {
     pub pages: u16,
     pub op: DomainOp,
     pub revoking: bool,
+    /// Maps that were complete when `MAP` returned (the instance's
+    /// `map_visible_on_return`) and whose `map_done` has not come yet. They
+    /// do not hold `op`: they are still outstanding operations of the
+    /// instance, so the domain cannot be destroyed (by its owner or by
+    /// revocation) until this is 0. Bounded by `u8::MAX` (`MAP` is refused
+    /// `BUSY` beyond); instances bound their outstanding operations far
+    /// lower (16 on the RISC-V IOMMU).
+    pub settling: u8,
 }
 
 impl DomainEntry {
@@ -165,6 +173,7 @@ impl DomainEntry {
         pages: 0,
         op: DomainOp::Idle,
         revoking: false,
+        settling: 0,
     };
 
     pub fn handle(&self, index: usize) -> Handle {
@@ -177,6 +186,13 @@ impl DomainEntry {
         self.pages = 0;
         self.op = DomainOp::Idle;
         self.revoking = false;
+        self.settling = 0;
+    }
+
+    /// True if nothing of this domain is outstanding on its instance: no
+    /// operation the process waits for, no settling map.
+    pub fn quiet(&self) -> bool {
+        self.op == DomainOp::Idle && self.settling == 0
     }
 }
 

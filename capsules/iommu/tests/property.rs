@@ -435,7 +435,11 @@ impl World {
                     .ctxs
                     .iter()
                     .any(|c| c.attached == Some(h) || c.pending == Some(CtxPending::Attach(h)));
-                if self.doms[d].pending.is_some() || used {
+                // A map complete on return is outstanding on the instance
+                // until its `map_done` is delivered: the domain stays.
+                let dm = &self.doms[d];
+                let settling = self.r.mocks[dm.inst].pending_maps(dm.hw) > 0;
+                if dm.pending.is_some() || used || settling {
                     Expect::Fails(ErrorCode::BUSY)
                 } else {
                     Expect::Exactly(SyscallReturn::Success)
@@ -498,6 +502,10 @@ impl World {
                     Expect::Fails(ErrorCode::ALREADY)
                 } else if needed.len() > self.r.mocks[dm.inst].free_pages_now() {
                     Expect::Fails(ErrorCode::NOMEM)
+                } else if self.r.mocks[dm.inst].map_visible.get() {
+                    // Complete on return: 1, and no DONE (`done` would
+                    // find nothing pending and fail).
+                    Expect::Exactly(SyscallReturn::SuccessU32(1))
                 } else {
                     Expect::Exactly(SyscallReturn::Success)
                 }
@@ -506,8 +514,11 @@ impl World {
         if self.command(i, MAP, r2, r3, expect).is_success() {
             let d = dom.unwrap();
             let phys = phys.unwrap();
+            let visible = self.r.mocks[self.doms[d].inst].map_visible.get();
             let dm = &mut self.doms[d];
-            dm.pending = Some(MAP);
+            if !visible {
+                dm.pending = Some(MAP);
+            }
             for k in 0..count {
                 dm.pages.insert(first + k, (phys + k * PAGE, !ro));
                 dm.regions.insert((first + k) >> 9);
@@ -964,13 +975,18 @@ impl World {
     fn sequence(&mut self, rng: &mut Rng, length: usize) {
         self.issued.clear();
         self.fresh.clear();
-        // Sometimes the instances call back before their calls return.
+        // Sometimes the instances call back before their calls return. Half
+        // of the time an instance's maps are complete on return (as on the
+        // RISC-V IOMMU); a geometry does not change while anything is
+        // outstanding, and nothing is between sequences.
         for m in &self.r.mocks {
             m.completion.set(if rng.chance(15) {
                 Completion::Synchronous
             } else {
                 Completion::Queued
             });
+            assert_eq!(m.pending_count(), 0);
+            m.map_visible.set(rng.chance(50));
         }
         // Every process starts with buffers to map from (random allows
         // change them later).

@@ -86,6 +86,15 @@ impl<const CONTEXTS: usize, const DOMAINS: usize> Geometry for RiscvIommu<'_, CO
     fn free_pages(&self) -> usize {
         self.tables.free_count()
     }
+
+    /// True: the IOMMU never caches a page-table entry with V clear (spec
+    /// 1.0 section 2.8), and `map` only fills entries that were invalid
+    /// and orders its stores (`barrier::io_fence`) before it returns, so
+    /// the next walk of any device finds them. `map_done` follows from the
+    /// deferred call, with no command queued for it.
+    fn map_visible_on_return(&self) -> bool {
+        true
+    }
 }
 
 impl<const CONTEXTS: usize, const DOMAINS: usize> Domains for RiscvIommu<'_, CONTEXTS, DOMAINS> {

@@ -24,7 +24,10 @@
 //! Page-table edits ([`Map`]) take effect in memory at once, but the
 //! hardware may still use cached translations: every change that the
 //! hardware must observe is followed by an invalidation, and its callback
-//! comes only when the invalidation has *completed*. After `unmap_done`
+//! comes only when the invalidation has *completed*. An instance whose
+//! hardware caches no invalid entries says so with
+//! [`Geometry::map_visible_on_return`]: a new mapping is then usable when
+//! `map` returns, before `map_done`. After `unmap_done`
 //! (or `detach_done`, or `fence_done`) with `Ok`, no device can reach the
 //! memory through the old translation any more.
 //!
@@ -146,6 +149,24 @@ pub trait Geometry {
 
     /// Number of page-table pages still free in the instance's pool.
     fn free_pages(&self) -> usize;
+
+    /// True if a successful [`Map::map`] makes the new entries visible to
+    /// devices by the time it returns: the hardware never caches entries
+    /// that are invalid, so a mapping of a range that was unmapped needs no
+    /// invalidation. A caller may then use the mapping (e.g. start a
+    /// device) as soon as `map` returns `Ok`, without waiting for
+    /// `map_done`.
+    ///
+    /// The split-phase contract is unchanged: `map_done` still follows
+    /// every `Ok`, the map stays an outstanding operation of the domain
+    /// until then (`destroy_domain` refuses it, `fence` waits for it), and
+    /// it may still report an error (e.g. the instance failed meanwhile).
+    ///
+    /// The default is false, which is always safe: callers then wait for
+    /// `map_done` before they rely on the mapping.
+    fn map_visible_on_return(&self) -> bool {
+        false
+    }
 }
 
 /// Creating and destroying domains. Synchronous: no hardware is involved

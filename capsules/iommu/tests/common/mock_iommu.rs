@@ -11,6 +11,13 @@
 //! after revocation nothing points into a process's memory. Completions are
 //! queued and delivered when the test says ([`MockIommu::complete_all`]),
 //! or at once inside the call ([`Completion::Synchronous`]).
+//!
+//! A new mapping is reachable as soon as `map` returns (the mock caches
+//! nothing that was unmapped). Whether the mock *says* so
+//! (`Geometry::map_visible_on_return`) is [`MockIommu::map_visible`]:
+//! false by default, so the capsule waits for `map_done` as on an IOMMU
+//! that caches invalid entries; true to test the capsule's synchronous
+//! `MAP`, as on the RISC-V IOMMU.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -83,6 +90,8 @@ pub struct MockIommu {
     previous: RefCell<Vec<Vec<usize>>>,
     pending: RefCell<VecDeque<Pending>>,
     pub completion: Cell<Completion>,
+    /// What `Geometry::map_visible_on_return` answers.
+    pub map_visible: Cell<bool>,
     /// The next call of this kind fails with this error (once).
     refuse: Cell<Option<(Call, ErrorCode)>>,
     /// Completions are delivered with this result.
@@ -106,6 +115,7 @@ impl MockIommu {
             previous: RefCell::new(vec![Vec::new(); contexts]),
             pending: RefCell::new(VecDeque::new()),
             completion: Cell::new(Completion::Queued),
+            map_visible: Cell::new(false),
             refuse: Cell::new(None),
             complete_with: Cell::new(Ok(())),
             map_client: OptionalCell::empty(),
@@ -143,6 +153,15 @@ impl MockIommu {
 
     pub fn pending_count(&self) -> usize {
         self.pending.borrow().len()
+    }
+
+    /// Maps of `domain` whose `map_done` has not been delivered yet.
+    pub fn pending_maps(&self, domain: usize) -> usize {
+        self.pending
+            .borrow()
+            .iter()
+            .filter(|p| matches!(p, Pending::Map(d, ..) if *d == domain))
+            .count()
     }
 
     /// Delivers the oldest completion; false if none.
@@ -383,6 +402,9 @@ impl Geometry for MockIommu {
     }
     fn free_pages(&self) -> usize {
         self.free_pages.get()
+    }
+    fn map_visible_on_return(&self) -> bool {
+        self.map_visible.get()
     }
 }
 

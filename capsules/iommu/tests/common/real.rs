@@ -213,6 +213,22 @@ impl Real {
             .args
     }
 
+    /// `MAP` on the RISC-V IOMMU: complete when the command returns (1),
+    /// no `DONE` even after everything settled.
+    pub fn map_complete(&self, p: ProcessId, r2: usize, r3: usize) {
+        assert_eq!(
+            self.cmd(p, MAP, r2, r3),
+            SyscallReturn::SuccessU32(1),
+            "MAP complete on return"
+        );
+        self.settle();
+        let ups = self.h.upcalls(p);
+        assert!(
+            ups.iter().all(|u| u.subscribe_num != upcall::DONE),
+            "no DONE after a MAP complete on return: {ups:?}"
+        );
+    }
+
     /// Offset of the first 4 KiB page boundary in `p`'s RAM.
     pub fn page_offset(&self, p: ProcessId) -> usize {
         let start = self.h.ram_start(p);
@@ -237,10 +253,7 @@ impl Real {
         let off = self.page_offset(p);
         let page = self.h.ram_start(p) + off;
         assert!(self.h.allow_rw(p, DRIVER, 0, page, PAGE).is_success());
-        assert_eq!(
-            self.done(p, MAP, map_r2(dom, 0, 0, false), range_r3(0x10, 1)),
-            (0, MAP, dom)
-        );
+        self.map_complete(p, map_r2(dom, 0, 0, false), range_r3(0x10, 1));
         assert_eq!(self.done(p, ATTACH, ctx, dom), (0, ATTACH, ctx));
         (ctx, dom, page)
     }

@@ -8,8 +8,12 @@
 //! faults. QEMU counts instructions exactly with `-icount`. Measures:
 //!
 //! - a null command (console command 0, "exists");
-//! - a one-page IOMMU map round trip: the MAP command plus the
-//!   yield-wait-for on its DONE upcall (the buffer is allowed beforehand);
+//! - a one-page IOMMU map round trip: libtock-lite's `map`, the MAP
+//!   command plus, where MAP does not return "complete" (1), the
+//!   yield-wait-for on its DONE upcall (the buffer is allowed beforehand).
+//!   On the RISC-V IOMMU MAP completes on return; the driver's deferred
+//!   completion of the map then runs at the next wait, inside the unmap
+//!   round trip that follows;
 //! - a one-page IOMMU unmap round trip: UNMAP plus waiting for DONE, which
 //!   comes only after the IOTLB invalidation has completed.
 //!

@@ -152,17 +152,29 @@ pub fn unallow_read_only(slot: Slot) -> Result<(), ErrorCode> {
     unsafe { syscall::allow_read_only(DRIVER_NUMBER, slot.number().into(), core::ptr::null(), 0) }
 }
 
+/// Waits for `MAP`'s `DONE` unless the command says the map is complete
+/// already: `Success` means it started and `DONE` follows, `SuccessU32(1)`
+/// that the IOMMU uses the new entries already and no `DONE` will come.
+fn map_finished(returned: SyscallReturn, domain: DomainHandle) -> Result<(), ErrorCode> {
+    match returned {
+        SyscallReturn::SuccessU32(1) => Ok(()),
+        SyscallReturn::Success => check_done(
+            syscall::yield_wait_for(DRIVER_NUMBER, upcall::DONE),
+            command::MAP,
+            domain.raw(),
+        ),
+        other => Err(unexpected(other)),
+    }
+}
+
 /// `MAP`: maps `range` of IOVA pages to the pages of the allowed buffer
-/// `source` names, and waits until the IOMMU observes them. `INVAL` if
-/// the pages are not all inside the allowed buffer (or the slot is
+/// `source` names, and returns once the IOMMU observes them (at once on an
+/// instance that caches no invalid entries, else after `DONE`). `INVAL`
+/// if the pages are not all inside the allowed buffer (or the slot is
 /// empty), `ALREADY` if part of the range is mapped.
 pub fn map(source: MapSource, range: PageRange) -> Result<(), ErrorCode> {
-    run_to_done(
-        command::MAP,
-        source.raw()? as usize,
-        range.raw() as usize,
-        source.domain.raw(),
-    )
+    let returned = command(command::MAP, source.raw()? as usize, range.raw() as usize);
+    map_finished(returned, source.domain)
 }
 
 /// Maps all of `buffer` (its whole pages of `geometry`) into `domain` at
@@ -189,17 +201,12 @@ pub fn map_buffer<const N: usize>(
         AllowSlot::ReadWrite(slot) => allow_read_write(slot, buffer)?,
         AllowSlot::ReadOnly(slot) => allow_read_only(slot, buffer)?,
     }
-    let started = command(command::MAP, word as usize, range.raw() as usize).to_result();
+    let returned = command(command::MAP, word as usize, range.raw() as usize);
     let revoked = match allow {
         AllowSlot::ReadWrite(slot) => unallow_read_write(slot),
         AllowSlot::ReadOnly(slot) => unallow_read_only(slot),
     };
-    started?;
-    check_done(
-        syscall::yield_wait_for(DRIVER_NUMBER, upcall::DONE),
-        command::MAP,
-        domain.raw(),
-    )?;
+    map_finished(returned, domain)?;
     revoked.map(|()| range)
 }
 
