@@ -112,7 +112,7 @@ impl<const CONTEXTS: usize, const DOMAINS: usize> Domains for RiscvIommu<'_, CON
 
     fn destroy_domain(&self, domain: DomainId) -> Result<(), ErrorCode> {
         let root = self.root(domain)?;
-        let attached = self.attached.iter().any(|a| a.get() == Some(domain));
+        let attached = (0..CONTEXTS).any(|c| self.attached_domain(c) == Some(domain));
         if attached || self.pending.uses(domain) {
             return Err(ErrorCode::BUSY);
         }
@@ -186,17 +186,14 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> Attach<'a>
         self.running()?;
         let device_id = self.device_id(context)?;
         let root = self.root(domain)?;
-        let previous = self.attached[context.0].get();
+        let previous = self.attached_domain(context.0);
         if previous == Some(domain) {
             return Err(ErrorCode::ALREADY);
         }
         self.room(3)?;
-        let (Some(slot), Some(directory)) = (self.slots[context.0].get(), self.directory.get())
-        else {
-            return Err(ErrorCode::OFF);
-        };
+        let (slot, directory) = self.context_slot(device_id)?;
         slot.write_translating(&self.directory_pages, &directory, root, Self::pscid(domain));
-        self.attached[context.0].set(Some(domain));
+        self.set_attached(context.0, Some(domain));
         let inval_ddt = Command::iodir_inval_ddt(Some(device_id));
         let new = Command::iotinval_vma(Some(Self::pscid(domain)), None);
         let sequence = match previous {
@@ -219,17 +216,17 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> Attach<'a>
     fn detach(&self, context: ContextId) -> Result<(), ErrorCode> {
         self.running()?;
         let device_id = self.device_id(context)?;
-        let previous = self.attached[context.0].get().ok_or(ErrorCode::ALREADY)?;
+        let previous = self.attached_domain(context.0).ok_or(ErrorCode::ALREADY)?;
         self.room(1)?;
-        let slot = self.slots[context.0].get().ok_or(ErrorCode::OFF)?;
+        let (slot, _) = self.context_slot(device_id)?;
         slot.write_blocking(&self.directory_pages);
-        self.attached[context.0].set(None);
+        self.set_attached(context.0, None);
         let sequence = self.submit(&[Command::iodir_inval_ddt(Some(device_id))]);
         self.start(sequence, Operation::Detach { context, previous })
     }
 
     fn attached(&self, context: ContextId) -> Option<DomainId> {
-        self.attached.get(context.0).and_then(|a| a.get())
+        self.attached_domain(context.0)
     }
 }
 
