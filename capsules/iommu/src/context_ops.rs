@@ -33,7 +33,6 @@ impl IommuDriver<'_> {
             return Err(ErrorCode::INVAL);
         }
         let slot = self
-            .tables
             .find_context(instance, context)
             .ok_or(ErrorCode::NOSUPPORT)?;
         if !self.policy.may_use(process, instance, context) {
@@ -95,7 +94,8 @@ impl IommuDriver<'_> {
             .ok_or(ErrorCode::INVAL)?;
         let c = self.tables.context_entry(context.index());
         let d = self.tables.domain_entry(domain.index());
-        if c.instance != d.instance {
+        let (instance, id) = self.context_of(context.index()).ok_or(ErrorCode::FAIL)?;
+        if instance != usize::from(d.instance) {
             return Err(ErrorCode::INVAL);
         }
         if c.op != ContextOp::Idle {
@@ -104,14 +104,11 @@ impl IommuDriver<'_> {
         if c.attached == Some(domain.index() as u8) {
             return Err(ErrorCode::ALREADY);
         }
-        let port = self.port(usize::from(c.instance)).ok_or(ErrorCode::FAIL)?;
+        let port = self.port(instance).ok_or(ErrorCode::FAIL)?;
         self.tables.update_context(context.index(), |e| {
             e.op = ContextOp::Attaching(domain.index() as u8)
         });
-        let started = port.iommu.attach(
-            ContextId(usize::from(c.context)),
-            DomainId(usize::from(d.domain)),
-        );
+        let started = port.iommu.attach(id, DomainId(usize::from(d.domain)));
         if started.is_err() {
             self.tables.update_context(context.index(), |e| e.op = c.op);
         }
@@ -131,10 +128,11 @@ impl IommuDriver<'_> {
         if c.attached.is_none() {
             return Err(ErrorCode::ALREADY);
         }
-        let port = self.port(usize::from(c.instance)).ok_or(ErrorCode::FAIL)?;
+        let (instance, id) = self.context_of(context.index()).ok_or(ErrorCode::FAIL)?;
+        let port = self.port(instance).ok_or(ErrorCode::FAIL)?;
         self.tables
             .update_context(context.index(), |e| e.op = ContextOp::Detaching);
-        let started = port.iommu.detach(ContextId(usize::from(c.context)));
+        let started = port.iommu.detach(id);
         if started.is_err() {
             self.tables.update_context(context.index(), |e| e.op = c.op);
         }
@@ -163,7 +161,7 @@ impl IommuDriver<'_> {
         context: ContextId,
         result: Result<(), ErrorCode>,
     ) {
-        let Some(slot) = self.tables.find_context(instance, context.0) else {
+        let Some(slot) = self.find_context(instance, context.0) else {
             return;
         };
         let entry = self.tables.context_entry(slot);

@@ -37,10 +37,7 @@ pub mod fault_access {
 
 impl IommuDriver<'_> {
     pub(crate) fn route_fault(&self, instance: usize, fault: Fault) {
-        let Some(slot) = fault
-            .context
-            .and_then(|c| self.tables.find_context(instance, c.0))
-        else {
+        let Some(slot) = fault.context.and_then(|c| self.find_context(instance, c.0)) else {
             self.stray_faults
                 .set(self.stray_faults.get().wrapping_add(1));
             return;
@@ -72,12 +69,12 @@ impl IommuDriver<'_> {
     }
 
     pub(crate) fn faults_lost(&self, instance: usize) {
-        for slot in self.tables.contexts {
-            let mut e = slot.0.get();
-            if usize::from(e.instance) == instance && e.owner != FREE && !e.revoking() {
-                e.dropped = e.dropped.saturating_add(1);
-                slot.0.set(e);
-            }
+        for slot in self.context_slots(instance) {
+            self.tables.update_context(slot, |e| {
+                if e.owner != FREE && !e.revoking() {
+                    e.dropped = e.dropped.saturating_add(1);
+                }
+            });
         }
     }
 }

@@ -32,15 +32,13 @@ pub trait ContextOwnership {
 
 impl ContextOwnership for IommuDriver<'_> {
     fn is_owner(&self, process: ProcessId, instance: usize, context: usize) -> bool {
-        self.tables
-            .find_context(instance, context)
+        self.find_context(instance, context)
             .map(|slot| self.tables.context_entry(slot))
             .is_some_and(|e| e.owner == process.id() && !e.revoking())
     }
 
     fn hold(&self, instance: usize, context: usize) -> Result<(), ErrorCode> {
         let slot = self
-            .tables
             .find_context(instance, context)
             .ok_or(ErrorCode::INVAL)?;
         if self.tables.context_entry(slot).held() {
@@ -51,7 +49,7 @@ impl ContextOwnership for IommuDriver<'_> {
     }
 
     fn unhold(&self, instance: usize, context: usize) {
-        if let Some(slot) = self.tables.find_context(instance, context) {
+        if let Some(slot) = self.find_context(instance, context) {
             self.tables.update_context(slot, |e| e.set_held(false));
         }
     }

@@ -31,7 +31,7 @@
 //! the break, so memory a mapping was made from stays the process's until
 //! the instance ends.
 
-use kernel::hil::iommu::{ContextId, DomainId};
+use kernel::hil::iommu::DomainId;
 use kernel::{ErrorCode, ProcessId, ProcessMemoryObserver, Revocation};
 
 use crate::driver::IommuDriver;
@@ -117,13 +117,16 @@ impl IommuDriver<'_> {
             if !e.revoking() || e.op != ContextOp::Idle {
                 continue;
             }
-            let Some(port) = self.port(usize::from(e.instance)) else {
+            let Some((port, id)) = self
+                .context_of(index)
+                .and_then(|(instance, id)| Some((self.port(instance)?, id)))
+            else {
                 continue;
             };
             if e.attached.is_some() {
                 self.tables
                     .update_context(index, |c| c.op = ContextOp::Detaching);
-                match port.iommu.detach(ContextId(usize::from(e.context))) {
+                match port.iommu.detach(id) {
                     Ok(()) => progressed = true,
                     Err(ErrorCode::ALREADY) => self.tables.update_context(index, |c| {
                         c.op = ContextOp::Idle;
