@@ -77,38 +77,25 @@ unsafe fn raw_process_slice<'a>(
     Ok(unsafe { core::slice::from_raw_parts(ptr.cast::<Cell<u8>>(), len) })
 }
 
-/// A read-only buffer shared by a process (read-only allow).
-pub struct ReadOnlyProcessBuffer {
+/// What both kinds of process buffer hold: a range the kernel checked at
+/// allow time, and the process instance it belongs to.
+///
+/// Built only by the buffers' `unsafe` constructors, whose obligations
+/// (the range lies in memory of `process_id`, checked) it carries.
+struct Lease {
     ptr: *const u8,
     len: usize,
     process_id: Option<ProcessId>,
 }
 
-impl ReadOnlyProcessBuffer {
-    /// # Safety
-    ///
-    /// If `len > 0`, `[ptr, ptr+len)` must lie in memory owned by process
-    /// `process_id` (RAM below its break, or its flash) and be checked so.
-    pub(crate) unsafe fn new(ptr: *const u8, len: usize, process_id: ProcessId) -> Self {
-        ReadOnlyProcessBuffer {
-            ptr,
-            len,
-            process_id: Some(process_id),
-        }
-    }
-}
+impl Lease {
+    const EMPTY: Lease = Lease {
+        ptr: core::ptr::null(),
+        len: 0,
+        process_id: None,
+    };
 
-impl Default for ReadOnlyProcessBuffer {
-    fn default() -> Self {
-        ReadOnlyProcessBuffer {
-            ptr: core::ptr::null(),
-            len: 0,
-            process_id: None,
-        }
-    }
-}
-
-impl ReadableProcessBuffer for ReadOnlyProcessBuffer {
+    /// The length, or 0 once the process instance is gone.
     fn len(&self) -> usize {
         self.process_id.map_or(0, |pid| {
             if pid.kernel.process_is_alive(pid) {
@@ -127,13 +114,59 @@ impl ReadableProcessBuffer for ReadOnlyProcessBuffer {
         }
     }
 
+    /// The process memory as cells, if the process is still alive.
+    fn cells(&self) -> Result<&[Cell<u8>], process::Error> {
+        // SAFETY: a `Lease` is only made by the buffers' `new`, whose
+        // callers promised a checked range of `process_id`'s memory;
+        // `raw_process_slice` checks the process is alive, and the slice
+        // does not outlive `&self`, which callers only lend to a closure.
+        unsafe { raw_process_slice(self.ptr, self.len, self.process_id) }
+    }
+}
+
+/// A read-only buffer shared by a process (read-only allow).
+pub struct ReadOnlyProcessBuffer {
+    lease: Lease,
+}
+
+impl ReadOnlyProcessBuffer {
+    /// # Safety
+    ///
+    /// If `len > 0`, `[ptr, ptr+len)` must lie in memory owned by process
+    /// `process_id` (RAM below its break, or its flash) and be checked so.
+    pub(crate) unsafe fn new(ptr: *const u8, len: usize, process_id: ProcessId) -> Self {
+        ReadOnlyProcessBuffer {
+            lease: Lease {
+                ptr,
+                len,
+                process_id: Some(process_id),
+            },
+        }
+    }
+}
+
+impl Default for ReadOnlyProcessBuffer {
+    fn default() -> Self {
+        ReadOnlyProcessBuffer {
+            lease: Lease::EMPTY,
+        }
+    }
+}
+
+impl ReadableProcessBuffer for ReadOnlyProcessBuffer {
+    fn len(&self) -> usize {
+        self.lease.len()
+    }
+
+    fn ptr(&self) -> *const u8 {
+        self.lease.ptr()
+    }
+
     fn enter<F, R>(&self, fun: F) -> Result<R, process::Error>
     where
         F: FnOnce(&ReadableProcessSlice) -> R,
     {
-        // SAFETY: `new` required the range to be checked process memory.
-        let cells = unsafe { raw_process_slice(self.ptr, self.len, self.process_id)? };
-        Ok(fun(ReadableProcessSlice::from_cells(cells)))
+        Ok(fun(ReadableProcessSlice::from_cells(self.lease.cells()?)))
     }
 }
 
@@ -165,9 +198,7 @@ impl Deref for ReadOnlyProcessBufferRef<'_> {
 
 /// A read-write buffer shared by a process (read-write allow).
 pub struct ReadWriteProcessBuffer {
-    ptr: *mut u8,
-    len: usize,
-    process_id: Option<ProcessId>,
+    lease: Lease,
 }
 
 impl ReadWriteProcessBuffer {
@@ -177,18 +208,18 @@ impl ReadWriteProcessBuffer {
     /// `process_id`, below its break, and be checked so.
     pub(crate) unsafe fn new(ptr: *mut u8, len: usize, process_id: ProcessId) -> Self {
         ReadWriteProcessBuffer {
-            ptr,
-            len,
-            process_id: Some(process_id),
+            lease: Lease {
+                ptr: ptr.cast_const(),
+                len,
+                process_id: Some(process_id),
+            },
         }
     }
 
     /// A buffer of length 0 belonging to no process.
     pub const fn const_default() -> Self {
         ReadWriteProcessBuffer {
-            ptr: core::ptr::null_mut(),
-            len: 0,
-            process_id: None,
+            lease: Lease::EMPTY,
         }
     }
 }
@@ -201,30 +232,18 @@ impl Default for ReadWriteProcessBuffer {
 
 impl ReadableProcessBuffer for ReadWriteProcessBuffer {
     fn len(&self) -> usize {
-        self.process_id.map_or(0, |pid| {
-            if pid.kernel.process_is_alive(pid) {
-                self.len
-            } else {
-                0
-            }
-        })
+        self.lease.len()
     }
 
     fn ptr(&self) -> *const u8 {
-        if self.len == 0 {
-            core::ptr::null()
-        } else {
-            self.ptr
-        }
+        self.lease.ptr()
     }
 
     fn enter<F, R>(&self, fun: F) -> Result<R, process::Error>
     where
         F: FnOnce(&ReadableProcessSlice) -> R,
     {
-        // SAFETY: `new` required the range to be checked process memory.
-        let cells = unsafe { raw_process_slice(self.ptr, self.len, self.process_id)? };
-        Ok(fun(ReadableProcessSlice::from_cells(cells)))
+        Ok(fun(ReadableProcessSlice::from_cells(self.lease.cells()?)))
     }
 }
 
@@ -233,9 +252,8 @@ impl WriteableProcessBuffer for ReadWriteProcessBuffer {
     where
         F: FnOnce(&WriteableProcessSlice) -> R,
     {
-        // SAFETY: `new` required the range to be checked, writable process RAM.
-        let cells = unsafe { raw_process_slice(self.ptr, self.len, self.process_id)? };
-        Ok(fun(WriteableProcessSlice::from_cells(cells)))
+        // Writable: `new` required writable process RAM.
+        Ok(fun(WriteableProcessSlice::from_cells(self.lease.cells()?)))
     }
 }
 
