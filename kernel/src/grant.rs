@@ -513,7 +513,7 @@ impl<'a, T: Default, Upcalls: UpcallSize, AllowROs: AllowRoSize, AllowRWs: Allow
                 return Some(ProcessGrant {
                     grant: self.grant,
                     process,
-                    process_id: kernel.process_id_at(self.index - 1),
+                    process_id: ProcessId::new(kernel, process.identifier(), self.index - 1),
                     base,
                 });
             }

@@ -76,7 +76,7 @@ impl Kernel {
     pub fn new(processes: &'static [ProcessStandard]) -> Kernel {
         Kernel {
             processes,
-            next_identifier: Cell::new(1),
+            next_identifier: Cell::new(0),
             grant_counter: Cell::new(0),
             fault_policy: Cell::new(FaultPolicy::Stop),
             memory_observers: [const { Cell::new(None) }; 4],
@@ -139,9 +139,10 @@ impl Kernel {
             .position(|p| p.state() == State::Unused)
             .ok_or(ErrorCode::NOMEM)?;
         let process = &self.processes[index];
-        process.load(layout, self.fresh_identifier());
+        let identifier = self.fresh_identifier();
+        process.load(layout, identifier);
         self.update_flash_access();
-        Ok(self.process_id_at(index))
+        Ok(ProcessId::new(self, identifier, index))
     }
 
     /// Widens each loaded process's flash access to the end of its last
@@ -172,10 +173,12 @@ impl Kernel {
         self.processes.get(index)
     }
 
-    /// The id of whatever instance currently occupies slot `index`.
-    pub fn process_id_at(&'static self, index: usize) -> ProcessId {
-        let identifier = self.processes.get(index).map_or(0, |p| p.identifier());
-        ProcessId::new(self, identifier, index)
+    /// The id of the instance in slot `index`, if the slot holds one (in
+    /// any state). Identifiers start at 0, as in Tock, so no identifier
+    /// value can stand for an empty slot.
+    pub fn process_id_at(&'static self, index: usize) -> Option<ProcessId> {
+        let process = self.processes.get(index)?;
+        (process.state() != State::Unused).then(|| ProcessId::new(self, process.identifier(), index))
     }
 
     pub fn process_count(&self) -> usize {

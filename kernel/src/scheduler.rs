@@ -96,7 +96,7 @@ impl RoundRobin {
             let Some(process) = kernel.process_at(index).filter(|p| p.is_alive()) else {
                 continue;
             };
-            let pid = kernel.process_id_at(index);
+            let pid = ProcessId::new(kernel, process.identifier(), index);
             let state = &mut states[index];
             if !Self::make_ready(kernel, boundary, process, pid, state) {
                 continue;

@@ -18,7 +18,7 @@ use kernel::hil::iommu::{ContextId, DomainId};
 use kernel::{ErrorCode, ProcessId};
 
 use crate::driver::{IommuDriver, command, upcall};
-use crate::table::{ContextOp, FREE};
+use crate::table::ContextOp;
 
 impl IommuDriver<'_> {
     /// `ACQUIRE`: returns the new context handle.
@@ -33,19 +33,20 @@ impl IommuDriver<'_> {
             return Err(ErrorCode::INVAL);
         }
         let slot = self
+            .tables
             .find_context(instance, context)
             .ok_or(ErrorCode::NOSUPPORT)?;
         if !self.policy.may_use(process, instance, context) {
             return Err(ErrorCode::RESERVE);
         }
         let entry = self.tables.context_entry(slot);
-        if entry.owner == process.id() {
+        if entry.owner == Some(process) {
             return Err(ErrorCode::ALREADY);
         }
-        if entry.owner != FREE || entry.held() {
+        if entry.owner.is_some() || entry.held() {
             return Err(ErrorCode::BUSY);
         }
-        let (held, _, _) = self.tables.usage(process.id());
+        let (held, _, _) = self.tables.usage(process);
         if held >= self.policy.quotas(process).contexts {
             return Err(ErrorCode::NOMEM);
         }
@@ -54,7 +55,7 @@ impl IommuDriver<'_> {
             return Err(ErrorCode::BUSY);
         }
         self.tables.update_context(slot, |e| {
-            e.owner = process.id();
+            e.owner = Some(process);
             e.op = ContextOp::Idle;
             e.set_armed(true);
             e.dropped = 0;
@@ -94,8 +95,7 @@ impl IommuDriver<'_> {
             .ok_or(ErrorCode::INVAL)?;
         let c = self.tables.context_entry(context.index());
         let d = self.tables.domain_entry(domain.index());
-        let (instance, id) = self.context_of(context.index()).ok_or(ErrorCode::FAIL)?;
-        if instance != usize::from(d.instance) {
+        if c.instance != d.instance {
             return Err(ErrorCode::INVAL);
         }
         if c.op != ContextOp::Idle {
@@ -104,11 +104,14 @@ impl IommuDriver<'_> {
         if c.attached == Some(domain.index() as u8) {
             return Err(ErrorCode::ALREADY);
         }
-        let port = self.port(instance).ok_or(ErrorCode::FAIL)?;
+        let port = self.port(usize::from(c.instance)).ok_or(ErrorCode::FAIL)?;
         self.tables.update_context(context.index(), |e| {
             e.op = ContextOp::Attaching(domain.index() as u8)
         });
-        let started = port.iommu.attach(id, DomainId(usize::from(d.domain)));
+        let started = port.iommu.attach(
+            ContextId(usize::from(c.context)),
+            DomainId(usize::from(d.domain)),
+        );
         if started.is_err() {
             self.tables.update_context(context.index(), |e| e.op = c.op);
         }
@@ -128,11 +131,10 @@ impl IommuDriver<'_> {
         if c.attached.is_none() {
             return Err(ErrorCode::ALREADY);
         }
-        let (instance, id) = self.context_of(context.index()).ok_or(ErrorCode::FAIL)?;
-        let port = self.port(instance).ok_or(ErrorCode::FAIL)?;
+        let port = self.port(usize::from(c.instance)).ok_or(ErrorCode::FAIL)?;
         self.tables
             .update_context(context.index(), |e| e.op = ContextOp::Detaching);
-        let started = port.iommu.detach(id);
+        let started = port.iommu.detach(ContextId(usize::from(c.context)));
         if started.is_err() {
             self.tables.update_context(context.index(), |e| e.op = c.op);
         }
@@ -161,7 +163,7 @@ impl IommuDriver<'_> {
         context: ContextId,
         result: Result<(), ErrorCode>,
     ) {
-        let Some(slot) = self.find_context(instance, context.0) else {
+        let Some(slot) = self.tables.find_context(instance, context.0) else {
             return;
         };
         let entry = self.tables.context_entry(slot);

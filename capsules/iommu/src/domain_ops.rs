@@ -21,7 +21,7 @@ use kernel::{ErrorCode, ProcessId};
 
 use crate::args::{AllowKind, MapSource, PageRange, pages_in_buffer};
 use crate::driver::{IommuDriver, command, ro_allow, rw_allow, upcall};
-use crate::table::{DomainEntry, DomainOp, FREE};
+use crate::table::{DomainEntry, DomainOp};
 
 /// `TRANSLATE` flags: the mapping's permissions and page size.
 pub mod translate_flags {
@@ -41,7 +41,7 @@ impl IommuDriver<'_> {
     ) -> Result<u32, ErrorCode> {
         let port = self.port(instance).ok_or(ErrorCode::INVAL)?;
         let quotas = self.policy.quotas(process);
-        let (_, domains, pages) = self.tables.usage(process.id());
+        let (_, domains, pages) = self.tables.usage(process);
         if domains >= quotas.domains || pages >= quotas.pages {
             return Err(ErrorCode::NOMEM);
         }
@@ -49,7 +49,7 @@ impl IommuDriver<'_> {
             .tables
             .domains
             .iter()
-            .position(|s| s.0.get().owner == FREE)
+            .position(|s| s.0.get().owner.is_none())
             .ok_or(ErrorCode::NOMEM)?;
         let before = port.iommu.free_pages();
         let domain = port.iommu.create_domain()?;
@@ -63,7 +63,7 @@ impl IommuDriver<'_> {
         self.tables.set_domain(
             slot,
             DomainEntry {
-                owner: process.id(),
+                owner: Some(process),
                 generation,
                 instance: instance as u8,
                 domain: hw,
@@ -159,7 +159,7 @@ impl IommuDriver<'_> {
         if d.op != DomainOp::Idle || d.settling == u8::MAX {
             return Err(ErrorCode::BUSY);
         }
-        if self.tables.pages_charged(process.id()) >= self.policy.quotas(process).pages {
+        if self.tables.pages_charged(process) >= self.policy.quotas(process).pages {
             return Err(ErrorCode::NOMEM);
         }
         let permissions = match source.kind {

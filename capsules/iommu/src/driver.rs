@@ -17,11 +17,10 @@
 //! `DONE` follows (`domain_ops.rs`).
 
 use core::cell::Cell;
-use core::ops::Range;
 
 use kernel::capabilities::ProcessManagementCapability;
 use kernel::grant::{AllowRoCount, AllowRwCount, Grant, UpcallCount};
-use kernel::hil::iommu::{Attach, ContextId, Faults, Fence, Map};
+use kernel::hil::iommu::{Attach, Faults, Fence, Map};
 use kernel::syscall::{CommandReturn, SyscallDriver};
 use kernel::{ErrorCode, Kernel, ProcessId};
 
@@ -110,11 +109,10 @@ pub struct IommuDriver<'a> {
 }
 
 impl<'a> IommuDriver<'a> {
-    /// Builds the driver over `ports` (instance `i` at position `i`). Their
-    /// contexts are numbered into the context table instance by instance
-    /// (see [`IommuDriver::context_of`]); contexts beyond the table's size
-    /// cannot be acquired. Call [`IommuDriver::setup`] once the driver has
-    /// its final address.
+    /// Builds the driver over `ports` (instance `i` at position `i`) and
+    /// numbers their contexts into the context table, instance by
+    /// instance. Contexts beyond the table's size cannot be acquired.
+    /// Call [`IommuDriver::setup`] once the driver has its final address.
     pub fn new(
         apps: IommuGrant,
         ports: &'a [InstancePort<'a>],
@@ -123,6 +121,16 @@ impl<'a> IommuDriver<'a> {
         kernel: &'static Kernel,
         capability: &'a dyn ProcessManagementCapability,
     ) -> IommuDriver<'a> {
+        let mut slots = 0..tables.contexts.len();
+        for port in ports {
+            for context in 0..port.iommu.context_count().min(usize::from(u16::MAX)) {
+                let Some(slot) = slots.next() else { break };
+                tables.update_context(slot, |e| {
+                    e.instance = port.index as u8;
+                    e.context = context as u16;
+                });
+            }
+        }
         IommuDriver {
             apps,
             ports,
@@ -159,77 +167,24 @@ impl<'a> IommuDriver<'a> {
         self.ports.get(instance)
     }
 
-    /// How many contexts of `port` are numbered into the context table:
-    /// context numbers are 16 bits wide in the handle-free commands.
-    fn numbered(port: &InstancePort<'_>) -> usize {
-        port.iommu.context_count().min(usize::from(u16::MAX))
-    }
-
-    /// The instance and context number of context-table slot `slot`, or
-    /// `None` for a slot no hardware context fills. The slots are the
-    /// contexts of `ports` in order, instance by instance; both the ports
-    /// and their context counts are fixed by the board, so the pair is
-    /// computed here rather than stored in every entry (kernel RAM per
-    /// context, issue 5).
-    pub(crate) fn context_of(&self, slot: usize) -> Option<(usize, ContextId)> {
-        if slot >= self.tables.contexts.len() {
-            return None;
-        }
-        let mut first = 0;
-        for port in self.ports {
-            let count = Self::numbered(port);
-            if slot < first + count {
-                return Some((port.index, ContextId(slot - first)));
-            }
-            first += count;
-        }
-        None
-    }
-
-    /// The context-table slots of `instance`'s contexts (see
-    /// [`IommuDriver::context_of`]); empty for no such instance.
-    // Out of line: inlined into each caller it cost 544 more bytes of
-    // .text on the board (`doc/benchmarks.md`).
-    #[inline(never)]
-    pub(crate) fn context_slots(&self, instance: usize) -> Range<usize> {
-        let mut first = 0;
-        for port in self.ports {
-            let count = Self::numbered(port);
-            if port.index == instance {
-                let end = (first + count).min(self.tables.contexts.len());
-                return first.min(end)..end;
-            }
-            first += count;
-        }
-        0..0
-    }
-
-    /// The context-table slot of `context` on `instance`: the inverse of
-    /// [`IommuDriver::context_of`].
-    pub(crate) fn find_context(&self, instance: usize, context: usize) -> Option<usize> {
-        let slots = self.context_slots(instance);
-        let slot = slots.start.checked_add(context)?;
-        slots.contains(&slot).then_some(slot)
-    }
-
     /// Schedules upcall `subscribe` for the live process whose id is
     /// `owner`. False if it is gone or its queue is full.
     pub(crate) fn notify(
         &self,
-        owner: usize,
+        owner: Option<ProcessId>,
         subscribe: usize,
         args: (usize, usize, usize),
     ) -> bool {
         self.apps
             .iter()
-            .find(|g| g.processid().id() == owner)
+            .find(|g| Some(g.processid()) == owner)
             .and_then(|g| g.try_enter(|_, kd| kd.schedule_upcall(subscribe, args).is_ok()))
             .unwrap_or(false)
     }
 
     fn info(&self, process: ProcessId) -> CommandReturn {
         let quotas = self.policy.quotas(process);
-        let (contexts, domains, _) = self.tables.usage(process.id());
+        let (contexts, domains, _) = self.tables.usage(process);
         let pair = |used: usize, quota: usize| (used.min(0xffff) | quota.min(0xffff) << 16) as u32;
         CommandReturn::success_u32_u32_u32(
             self.ports.len() as u32,
@@ -245,7 +200,7 @@ impl<'a> IommuDriver<'a> {
         let count = port.iommu.context_count();
         let usable = (0..count.min(32))
             .filter(|&c| {
-                self.find_context(instance, c).is_some()
+                self.tables.find_context(instance, c).is_some()
                     && self.policy.may_use(process, instance, c)
             })
             .fold(0u32, |mask, c| mask | 1 << c);
@@ -256,7 +211,7 @@ impl<'a> IommuDriver<'a> {
     }
 
     fn info_pages(&self, process: ProcessId) -> CommandReturn {
-        let pages = self.tables.pages_charged(process.id());
+        let pages = self.tables.pages_charged(process);
         let quota = self.policy.quotas(process).pages;
         CommandReturn::success_u32_u32(pages as u32, quota.min(u32::MAX as usize) as u32)
     }

@@ -17,7 +17,6 @@
 use kernel::hil::iommu::{AccessType, Fault, FaultCause};
 
 use crate::driver::{IommuDriver, upcall};
-use crate::table::FREE;
 
 /// The cause field of a fault upcall (bits 16..23 of its first argument).
 pub mod fault_cause {
@@ -37,13 +36,16 @@ pub mod fault_access {
 
 impl IommuDriver<'_> {
     pub(crate) fn route_fault(&self, instance: usize, fault: Fault) {
-        let Some(slot) = fault.context.and_then(|c| self.find_context(instance, c.0)) else {
+        let Some(slot) = fault
+            .context
+            .and_then(|c| self.tables.find_context(instance, c.0))
+        else {
             self.stray_faults
                 .set(self.stray_faults.get().wrapping_add(1));
             return;
         };
         let e = self.tables.context_entry(slot);
-        if e.owner == FREE || e.revoking() {
+        if e.owner.is_none() || e.revoking() {
             return;
         }
         let cause = match fault.cause {
@@ -69,12 +71,12 @@ impl IommuDriver<'_> {
     }
 
     pub(crate) fn faults_lost(&self, instance: usize) {
-        for slot in self.context_slots(instance) {
-            self.tables.update_context(slot, |e| {
-                if e.owner != FREE && !e.revoking() {
-                    e.dropped = e.dropped.saturating_add(1);
-                }
-            });
+        for slot in self.tables.contexts {
+            let mut e = slot.0.get();
+            if usize::from(e.instance) == instance && e.owner.is_some() && !e.revoking() {
+                e.dropped = e.dropped.saturating_add(1);
+                slot.0.set(e);
+            }
         }
     }
 }

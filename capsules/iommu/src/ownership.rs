@@ -32,13 +32,15 @@ pub trait ContextOwnership {
 
 impl ContextOwnership for IommuDriver<'_> {
     fn is_owner(&self, process: ProcessId, instance: usize, context: usize) -> bool {
-        self.find_context(instance, context)
+        self.tables
+            .find_context(instance, context)
             .map(|slot| self.tables.context_entry(slot))
-            .is_some_and(|e| e.owner == process.id() && !e.revoking())
+            .is_some_and(|e| e.owner == Some(process) && !e.revoking())
     }
 
     fn hold(&self, instance: usize, context: usize) -> Result<(), ErrorCode> {
         let slot = self
+            .tables
             .find_context(instance, context)
             .ok_or(ErrorCode::INVAL)?;
         if self.tables.context_entry(slot).held() {
@@ -49,7 +51,7 @@ impl ContextOwnership for IommuDriver<'_> {
     }
 
     fn unhold(&self, instance: usize, context: usize) {
-        if let Some(slot) = self.find_context(instance, context) {
+        if let Some(slot) = self.tables.find_context(instance, context) {
             self.tables.update_context(slot, |e| e.set_held(false));
         }
     }

@@ -31,11 +31,11 @@
 //! the break, so memory a mapping was made from stays the process's until
 //! the instance ends.
 
-use kernel::hil::iommu::DomainId;
+use kernel::hil::iommu::{ContextId, DomainId};
 use kernel::{ErrorCode, ProcessId, ProcessMemoryObserver, Revocation};
 
 use crate::driver::IommuDriver;
-use crate::table::{ContextOp, FREE};
+use crate::table::ContextOp;
 
 /// Rounds of `fence` the driver asks for when the hardware keeps refusing a
 /// revocation step with nothing in flight, before it gives up (the slot then
@@ -44,8 +44,8 @@ const MAX_STALLED_ROUNDS: u8 = 8;
 
 impl ProcessMemoryObserver for IommuDriver<'_> {
     fn process_memory_revoked(&self, process: ProcessId) -> Revocation {
-        let owner = process.id();
-        if owner == FREE || !self.tables.owns_anything(owner) {
+        let owner = Some(process);
+        if !self.tables.owns_anything(process) {
             return Revocation::Complete;
         }
         for slot in self.tables.contexts {
@@ -83,7 +83,7 @@ impl ProcessMemoryObserver for IommuDriver<'_> {
         let outer = self.observing.replace(Some(process));
         self.advance_revocations();
         self.observing.set(outer);
-        if self.tables.owns_anything(owner) {
+        if self.tables.owns_anything(process) {
             Revocation::Pending
         } else {
             for r in self.tables.revocations {
@@ -117,16 +117,13 @@ impl IommuDriver<'_> {
             if !e.revoking() || e.op != ContextOp::Idle {
                 continue;
             }
-            let Some((port, id)) = self
-                .context_of(index)
-                .and_then(|(instance, id)| Some((self.port(instance)?, id)))
-            else {
+            let Some(port) = self.port(usize::from(e.instance)) else {
                 continue;
             };
             if e.attached.is_some() {
                 self.tables
                     .update_context(index, |c| c.op = ContextOp::Detaching);
-                match port.iommu.detach(id) {
+                match port.iommu.detach(ContextId(usize::from(e.context))) {
                     Ok(()) => progressed = true,
                     Err(ErrorCode::ALREADY) => self.tables.update_context(index, |c| {
                         c.op = ContextOp::Idle;
@@ -189,7 +186,7 @@ impl IommuDriver<'_> {
             let Some(process) = record.0.get() else {
                 continue;
             };
-            if self.tables.owns_anything(process.id()) || self.observing.get() == Some(process) {
+            if self.tables.owns_anything(process) || self.observing.get() == Some(process) {
                 continue;
             }
             record.0.set(None);

