@@ -21,6 +21,10 @@
 //! assert!(h.allow_ro(p, DRIVER, 0, buf, 5).is_success());
 //! ```
 
+mod rng;
+
+pub use rng::Rng;
+
 use std::cell::{Cell, RefCell};
 
 use kernel::capabilities::{MemoryAllocationCapability, ProcessManagementCapability};
@@ -351,7 +355,7 @@ impl Harness {
             },
         );
         assert_eq!(out, SyscallOutcome::Exited);
-        self.kernel.process_id_at(index)
+        self.kernel.process_id_at(index).unwrap()
     }
 
     /// The process faults (e.g. a bad memory access); the kernel applies
@@ -361,7 +365,7 @@ impl Harness {
         let cap = create_capability!(ProcessManagementCapability);
         self.kernel.set_fault_policy(policy, &cap);
         self.kernel.process_faulted(pid, &cap);
-        self.kernel.process_id_at(index)
+        self.kernel.process_id_at(index).unwrap()
     }
 
     fn slot_index(&self, pid: ProcessId) -> usize {

@@ -453,7 +453,7 @@ fn restart_waits_until_device_access_is_revoked() {
         SyscallOutcome::Exited
     );
     h.revocation_complete(p);
-    let p2 = h.kernel().process_id_at(0);
+    let p2 = h.kernel().process_id_at(0).unwrap();
     assert_ne!(p2, p);
     assert_eq!(h.state(p2), Some(State::Running));
     // A completion for a stale or already-complete id changes nothing.
