@@ -4,6 +4,7 @@
 //! Interfaces between the kernel and a board (Tock's `kernel::platform`).
 
 pub mod chip;
+pub mod dma_fence;
 
 use crate::syscall::SyscallDriver;
 

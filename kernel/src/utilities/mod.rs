@@ -7,6 +7,7 @@ mod static_ref;
 pub use self::static_ref::StaticRef;
 
 pub mod cells;
+pub mod dma_slice;
 
 /// Register access, re-exported from `tock-registers` exactly as Tock's
 /// kernel does, so `kernel::utilities::registers::register_structs!` works.
