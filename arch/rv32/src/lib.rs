@@ -17,6 +17,8 @@
 //! - `boundary`: `kernel::syscall::UserspaceKernelBoundary` for `SysCall`
 //!   (PMP from the process layout, TRD104 decoding into `Syscall`).
 //! - `trap`: `mcause` decoding; `csr`: `mie`/`mip`, `wfi`, counters.
+//! - `dma_fence`: `RiscvCoherentDmaFence`, the kernel's `DmaFence` for
+//!   harts with cache-coherent DMA, which boards hand to DMA drivers.
 //!
 //! # How a board uses it
 //!
@@ -39,6 +41,7 @@
 
 pub mod boundary;
 pub mod csr;
+pub mod dma_fence;
 pub mod pmp;
 #[cfg(target_arch = "riscv32")]
 mod start;
