@@ -17,7 +17,7 @@ extern crate std;
 use crate::test_fakes::{FakeAlarm, FakeUart};
 use crate::virtual_uart::{MuxUart, UartDevice};
 use crate::{alarm, console, low_level_debug};
-use capsule_test_harness::{Harness, RAM_SIZE};
+use capsule_test_harness::{Harness, RAM_SIZE, Rng};
 use kernel::hil::time::{Alarm, Ticks32};
 use kernel::hil::uart::{self, Receive, Transmit};
 use kernel::syscall::SyscallReturn;
@@ -30,27 +30,17 @@ const LLD: usize = low_level_debug::DRIVER_NUM;
 const ALARM: usize = alarm::DRIVER_NUM;
 const PROCESSES: usize = 3;
 
-struct Rng(u64);
+/// Any word.
+fn word(rng: &mut Rng) -> usize {
+    rng.next_u64() as usize
+}
 
-impl Rng {
-    fn next(&mut self) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 as usize
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        self.next() % n
-    }
-
-    /// Mostly small values, sometimes anything.
-    fn arg(&mut self) -> usize {
-        match self.below(4) {
-            0 => self.next(),
-            1 => 0,
-            _ => self.below(64),
-        }
+/// Mostly small values, sometimes any word.
+fn arg(rng: &mut Rng) -> usize {
+    match rng.below(4) {
+        0 => word(rng),
+        1 => 0,
+        _ => rng.below(64),
     }
 }
 
@@ -149,7 +139,7 @@ fn random_step(b: &Board, rng: &mut Rng, models: &mut [Model]) {
             // Share something (often valid, sometimes not) for writing.
             let len = rng.below(40);
             let addr = if rng.below(5) == 0 {
-                rng.next()
+                word(rng)
             } else {
                 h.write_ram(pid, 0x100, &[b'a' + i as u8; 40]);
                 start + 0x100
@@ -158,7 +148,7 @@ fn random_step(b: &Board, rng: &mut Rng, models: &mut [Model]) {
         }
         2 => {
             let addr = start + rng.below(RAM_SIZE);
-            let _ = h.allow_rw(pid, CONSOLE, rng.below(3), addr, rng.arg());
+            let _ = h.allow_rw(pid, CONSOLE, rng.below(3), addr, arg(rng));
         }
         3 => {
             let _ = h.subscribe(
@@ -170,9 +160,9 @@ fn random_step(b: &Board, rng: &mut Rng, models: &mut [Model]) {
             );
         }
         4..=6 => {
-            let command = [0, 1, 1, 1, 2, 3, 4, rng.next()][rng.below(8)];
-            let arg = rng.arg();
-            let ret = h.command(pid, CONSOLE, command, arg, rng.arg());
+            let command = [0, 1, 1, 1, 2, 3, 4, word(rng)][rng.below(8)];
+            let r2 = arg(rng);
+            let ret = h.command(pid, CONSOLE, command, r2, arg(rng));
             assert!(
                 is_error_in(
                     ret,
@@ -183,18 +173,18 @@ fn random_step(b: &Board, rng: &mut Rng, models: &mut [Model]) {
                         ErrorCode::NOMEM
                     ]
                 ),
-                "console {command} {arg}: {ret:?}"
+                "console {command} {r2}: {ret:?}"
             );
             if command == 1 && ret.is_success() {
                 models[i].writes_asked += 1;
             }
         }
         7 => {
-            let ret = h.command(pid, LLD, rng.below(5), rng.next(), rng.next());
+            let ret = h.command(pid, LLD, rng.below(5), word(rng), word(rng));
             assert!(is_error_in(ret, &[ErrorCode::NOSUPPORT]), "{ret:?}");
         }
         8 => {
-            let ret = h.command(pid, ALARM, rng.below(8), rng.arg(), rng.arg());
+            let ret = h.command(pid, ALARM, rng.below(8), arg(rng), arg(rng));
             assert!(
                 is_error_in(ret, &[ErrorCode::ALREADY, ErrorCode::NOSUPPORT]),
                 "{ret:?}"

@@ -8,13 +8,11 @@
 //! is reported, and changes nothing; non-owners cannot start copies; a
 //! context with a copy in flight cannot change hands.
 
-mod common;
-
 use capsules_iommu::dma::{self, DmaDriver, DmaPort};
 use capsules_iommu::driver::command::*;
 use capsules_iommu::driver::upcall;
-use common::mock_dma::MockDma;
-use common::*;
+use iommu_test_support::capsule_rig::*;
+use iommu_test_support::mock_dma::MockDma;
 use kernel::ErrorCode;
 use kernel::hil::dma_device::DmaDevice;
 use kernel::syscall::SyscallReturn;

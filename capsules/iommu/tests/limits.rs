@@ -7,12 +7,10 @@
 //! I7: bad input gets an ErrorCode, never a panic, never a half-done
 //! operation.
 
-mod common;
-
 use capsules_iommu::Quotas;
 use capsules_iommu::driver::command::*;
 use capsules_iommu::driver::upcall;
-use common::*;
+use iommu_test_support::capsule_rig::*;
 use kernel::ErrorCode;
 use kernel::hil::iommu::{AccessType, ContextId, Fault, FaultCause};
 use kernel::syscall::SyscallReturn;
@@ -215,7 +213,7 @@ const GARBAGE: &[usize] = &[
 /// A snapshot of everything observable, to check that refused commands
 /// change nothing.
 type Snapshot = (
-    Vec<(usize, usize, mock_iommu::Entry)>,
+    Vec<(usize, usize, iommu_test_support::mock_iommu::Entry)>,
     usize,
     usize,
     Vec<Option<usize>>,

@@ -5,10 +5,8 @@
 //!
 //! I1: blocked by default. I2: own memory only. I3: ownership.
 
-mod common;
-
 use capsules_iommu::driver::command::*;
-use common::*;
+use iommu_test_support::capsule_rig::*;
 use kernel::ErrorCode;
 use kernel::hil::iommu::{AccessType, Permissions};
 use kernel::syscall::SyscallReturn;

@@ -32,7 +32,6 @@
 mod checks;
 #[path = "property/commands.rs"]
 mod commands;
-mod common;
 #[path = "property/process_ops.rs"]
 mod process_ops;
 
@@ -41,7 +40,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use capsules_iommu::Quotas;
 use capsules_iommu::driver::command::*;
 use capsules_iommu::driver::upcall;
-use common::*;
+use iommu_test_support::Rng;
+use iommu_test_support::capsule_rig::*;
 use kernel::capabilities::ProcessManagementCapability;
 use kernel::hil::iommu::AccessType;
 use kernel::process::State;
@@ -62,26 +62,8 @@ const QUOTAS: Quotas = Quotas {
 /// p1 may not use context 2 of instance 0.
 const DENIED: (usize, usize, usize) = (1, 0, 2);
 const PAGE: usize = 256;
-/// Domain-table slots of `common::Storage`.
+/// Domain-table slots of `capsule_rig::Storage`.
 const TABLE_DOMAINS: usize = 16;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum CtxPending {

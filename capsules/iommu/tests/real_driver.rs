@@ -9,12 +9,10 @@
 //! tests fail if the capsule reported an unmap or a revocation complete
 //! before the driver's invalidation completed.
 
-mod common;
-
 use capsules_iommu::driver::command::*;
 use capsules_iommu::driver::upcall;
-use common::real::{DRIVER, PAGE, real, real_two};
-use common::{map_r2, range_r3};
+use iommu_test_support::capsule_rig::{map_r2, range_r3};
+use iommu_test_support::real_rig::{DRIVER, PAGE, Real, real, real_two};
 use kernel::ErrorCode;
 use kernel::process::State;
 use kernel::syscall::SyscallReturn;
@@ -212,7 +210,7 @@ fn two_instances_each_with_its_own_contexts_and_domains() {
 
 /// A DMA device over the model: what `edu` does on QEMU, on the host.
 struct ModelDma {
-    r: &'static common::real::Real,
+    r: &'static Real,
     device: u32,
     buffer: std::cell::RefCell<Vec<u8>>,
     job: std::cell::Cell<Option<(kernel::hil::dma_device::Direction, usize, usize)>>,
@@ -275,7 +273,7 @@ impl kernel::hil::dma_device::DmaDevice<'static> for ModelDma {
 #[test]
 fn dma_capsule_end_to_end_on_the_real_driver() {
     use capsules_iommu::dma::{self, DmaDriver, DmaPort};
-    let r: &'static common::real::Real = Box::leak(Box::new(real(2)));
+    let r: &'static Real = Box::leak(Box::new(real(2)));
     let device = r.h.leak(ModelDma {
         r,
         device: 8,

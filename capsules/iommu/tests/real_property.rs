@@ -17,32 +17,17 @@
 //!
 //! 10,000 sequences by default (`IOMMU_REAL_SEQUENCES`).
 
-mod common;
-
 use capsule_test_harness::INITIAL_BREAK;
 use capsules_iommu::driver::command::*;
-use common::real::{DEVICES, DRIVER, PAGE, Real, real};
-use common::{map_r2, range_r3};
+use iommu_test_support::Rng;
+use iommu_test_support::capsule_rig::{map_r2, range_r3};
+use iommu_test_support::real_rig::{DEVICES, DRIVER, PAGE, Real, real};
 use kernel::syscall::SyscallReturn;
 use kernel::{FaultPolicy, ProcessId};
 use riscv_iommu_model::Access;
 
 const SLOTS: usize = 2;
 const IOVA_PAGES: [usize; 4] = [0x10, 0x11, 0x20, 0x200];
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 struct World {
     r: Real,

@@ -7,10 +7,8 @@
 //! every mapping of it is gone, the invalidation has completed and its
 //! contexts are detached.
 
-mod common;
-
 use capsules_iommu::driver::command::*;
-use common::*;
+use iommu_test_support::capsule_rig::*;
 use kernel::process::State;
 use kernel::syscall::SyscallReturn;
 use kernel::{ErrorCode, FaultPolicy, ProcessId};

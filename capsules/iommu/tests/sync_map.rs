@@ -9,11 +9,9 @@
 //! revocation (I4) still waits for every outstanding `map_done` before
 //! the domain goes.
 
-mod common;
-
 use capsules_iommu::driver::command::*;
 use capsules_iommu::driver::upcall;
-use common::*;
+use iommu_test_support::capsule_rig::*;
 use kernel::ErrorCode;
 use kernel::ProcessId;
 use kernel::process::State;

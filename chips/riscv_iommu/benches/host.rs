@@ -10,10 +10,7 @@
 //! whatever the batch size). Instructions (minstret) are measured on QEMU
 //! separately.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
-use common::{PAGE, Rig};
+use iommu_test_support::driver_rig::{PAGE, Rig};
 use kernel::hil::iommu::{Attach, ContextId, Domains, Geometry, Map, Permissions};
 use riscv_iommu::PagePool;
 use riscv_iommu::pool::Page;

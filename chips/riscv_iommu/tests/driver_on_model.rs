@@ -8,9 +8,7 @@
 //! detach blocks, switching, completion only after invalidation (I4),
 //! fault-queue overflow and command errors recovered (I6), two instances.
 
-mod common;
-
-use common::{Event, PAGE, Rig};
+use iommu_test_support::driver_rig::{Event, PAGE, Rig};
 use kernel::ErrorCode;
 use kernel::hil::iommu::{
     AccessType, Attach, ContextId, DomainId, Domains, Fault, FaultCause, Fence, Geometry, Map,
@@ -204,7 +202,7 @@ fn unmap_completes_only_after_the_iotlb_invalidation() {
     let (mut rig, domain) = attached_rig();
     // Fill the IOTLB.
     assert_eq!(rig.dma_write(DEVICE, IOVA, &[1; 4]).faulted, 0);
-    assert!(rig.model.iotlb_entries() > 0);
+    assert!(rig.model.borrow_mut().iotlb_entries() > 0);
     rig.iommu.unmap(domain, IOVA, PAGE).unwrap();
     assert_eq!(rig.iommu.translate(domain, IOVA), Ok(None));
     // The entry is cleared in memory but the model's IOTLB is stale until
@@ -234,7 +232,7 @@ fn batched_unmap_uses_two_commands() {
         )
         .unwrap();
     rig.settle();
-    let before = rig.model.stats();
+    let before = rig.model.borrow_mut().stats();
     for page in 0..8 {
         assert_eq!(
             rig.dma_read(DEVICE, 0x40_0000 + page * PAGE, 4).0.faulted,
@@ -243,7 +241,7 @@ fn batched_unmap_uses_two_commands() {
     }
     rig.iommu.unmap(domain, 0x40_0000, 8 * PAGE).unwrap();
     rig.settle();
-    let after = rig.model.stats();
+    let after = rig.model.borrow_mut().stats();
     assert_eq!(
         after.commands - before.commands,
         2,
@@ -264,7 +262,7 @@ fn superpage_dma() {
     // A 2 MiB-aligned window of host memory as RAM.
     let backing: &'static mut [u8] = Box::leak(vec![0u8; 2 * SUPERPAGE].into_boxed_slice());
     let phys = (backing.as_ptr() as usize).next_multiple_of(SUPERPAGE);
-    rig.model.add_ram(phys, SUPERPAGE);
+    rig.model.borrow_mut().add_ram(phys, SUPERPAGE);
     let domain = rig.iommu.create_domain().unwrap();
     let free = rig.iommu.free_pages();
     rig.iommu
@@ -307,7 +305,7 @@ fn fault_flood_overflows_then_recovers() {
     // 1 KiB of faulting writes: 256 records for a 128-entry queue.
     let result = rig.dma_write(DEVICE, IOVA + 8 * PAGE, &[0xff; 1024]);
     assert_eq!(result.faulted, 256);
-    assert!(rig.model.stats().faults_dropped > 0);
+    assert!(rig.model.borrow_mut().stats().faults_dropped > 0);
     rig.settle();
     let events = rig.client.take();
     let faults = events
@@ -332,7 +330,7 @@ fn command_errors_are_recovered() {
     ] {
         let (mut rig, domain) = attached_rig();
         rig.dma_write(DEVICE, IOVA, &[1; 4]);
-        rig.model.inject_command_error(error);
+        rig.model.borrow_mut().inject_command_error(error);
         rig.iommu.unmap(domain, IOVA, PAGE).unwrap();
         rig.settle();
         assert_eq!(
@@ -360,9 +358,11 @@ fn repeated_command_errors_fail_the_instance_without_lying() {
     let (mut rig, domain) = attached_rig();
     rig.iommu.unmap(domain, IOVA, PAGE).unwrap();
     for _ in 0..10 {
-        rig.model.inject_command_error(CommandError::Timeout);
-        rig.model.process();
-        if rig.model.interrupt_pending() {
+        rig.model
+            .borrow_mut()
+            .inject_command_error(CommandError::Timeout);
+        rig.model.borrow_mut().process();
+        if rig.model.borrow_mut().interrupt_pending() {
             rig.iommu.handle_interrupt();
         }
     }

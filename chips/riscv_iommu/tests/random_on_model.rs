@@ -11,31 +11,18 @@
 //! context, and leave every byte of RAM untouched (I1, I4 as seen by the
 //! device).
 
-mod common;
-
-use common::{Event, PAGE, RAM_PAGES, Rig};
+use iommu_test_support::Rng;
+use iommu_test_support::driver_rig::{Event, PAGE, RAM_PAGES, Rig};
 use kernel::ErrorCode;
 use kernel::hil::iommu::{Attach, ContextId, DomainId, Domains, FaultCause, Map, Permissions};
 use std::collections::BTreeMap;
 
 const DEVICES: [u32; 2] = [8, 9];
-const WINDOW_PAGES: u64 = 48;
+const WINDOW_PAGES: usize = 48;
 const IOVA_BASE: usize = 0x40_0000;
 
-/// xorshift64*: deterministic, so a failure replays.
-struct Random(u64);
-
-impl Random {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % bound
-    }
-}
-
 /// IOVA page -> (RAM page, writable).
-type Mappings = BTreeMap<u64, (usize, bool)>;
+type Mappings = BTreeMap<usize, (usize, bool)>;
 
 #[derive(Default)]
 struct Reference {
@@ -43,21 +30,21 @@ struct Reference {
     attached: [Option<usize>; 2],
 }
 
-fn iova(page: u64) -> usize {
-    IOVA_BASE + page as usize * PAGE
+fn iova(page: usize) -> usize {
+    IOVA_BASE + page * PAGE
 }
 
 fn run(seed: u64, steps: usize) {
     let mut rig = Rig::new();
     let mut reference = Reference::default();
-    let mut random = Random(seed);
+    let mut random = Rng(seed);
     // Pages the devices used last: unmaps and DMAs aim at them half of
     // the time, so cached translations meet unmaps.
-    let mut recent: Vec<u64> = vec![0];
+    let mut recent: Vec<usize> = vec![0];
     for step in 0..steps {
-        let context = random.below(2) as usize;
-        let domain = random.below(4) as usize;
-        let near = recent[random.below(recent.len() as u64) as usize];
+        let context = random.below(2);
+        let domain = random.below(4);
+        let near = recent[random.below(recent.len())];
         match random.below(16) {
             0 => match rig.iommu.create_domain() {
                 Ok(DomainId(id)) => {
@@ -83,14 +70,14 @@ fn run(seed: u64, steps: usize) {
             2..=4 => {
                 let first = random.below(WINDOW_PAGES);
                 let count = (1 + random.below(4)).min(WINDOW_PAGES - first);
-                let ram = random.below(RAM_PAGES as u64 - count + 1) as usize;
+                let ram = random.below(RAM_PAGES - count + 1);
                 let writable = random.below(2) == 0;
                 let permissions = if writable {
                     Permissions::READ_WRITE
                 } else {
                     Permissions::READ
                 };
-                let len = count as usize * PAGE;
+                let len = count * PAGE;
                 let result = rig.iommu.map(
                     DomainId(domain),
                     iova(first),
@@ -106,7 +93,7 @@ fn run(seed: u64, steps: usize) {
                     Some(mappings) => {
                         assert_eq!(result, Ok(()), "step {step}");
                         for i in 0..count {
-                            mappings.insert(first + i, (ram + i as usize, writable));
+                            mappings.insert(first + i, (ram + i, writable));
                         }
                     }
                 }
@@ -118,9 +105,7 @@ fn run(seed: u64, steps: usize) {
                     random.below(WINDOW_PAGES)
                 };
                 let count = (1 + random.below(8)).min(WINDOW_PAGES - first);
-                let result = rig
-                    .iommu
-                    .unmap(DomainId(domain), iova(first), count as usize * PAGE);
+                let result = rig.iommu.unmap(DomainId(domain), iova(first), count * PAGE);
                 match reference.domains.get_mut(&domain) {
                     None => assert_eq!(result, Err(ErrorCode::INVAL), "step {step}"),
                     Some(mappings) => {
@@ -183,12 +168,12 @@ fn run(seed: u64, steps: usize) {
 fn dma_and_check(
     rig: &mut Rig,
     reference: &Reference,
-    random: &mut Random,
+    random: &mut Rng,
     context: usize,
-    page: u64,
+    page: usize,
     step: usize,
 ) {
-    let offset = 4 * random.below(PAGE as u64 / 4) as usize;
+    let offset = 4 * random.below(PAGE / 4);
     let address = iova(page) + offset;
     let before = rig.peek(rig.ram, RAM_PAGES * PAGE);
     let mapping = reference.attached[context]

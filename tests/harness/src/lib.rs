@@ -9,7 +9,7 @@
 //! makes system calls for them through `Kernel::handle_syscall`, the same
 //! function the board's main loop calls after a trap. It sees the upcalls a
 //! capsule scheduled (per process, in order), and can make a process exit,
-//! fault or restart.
+//! fault or restart. [`Rng`] drives the property tests' random sequences.
 //!
 //! ```ignore
 //! let h = Harness::new(2);

@@ -341,8 +341,8 @@ impl World {
     pub(super) fn garbage(&mut self, rng: &mut Rng, i: usize) {
         let command = 1 + rng.below(20);
         // Bit 33 set: no handle, instance or packed argument decodes.
-        let r2 = rng.next() as usize | 1 << 33;
-        let r3 = rng.next() as usize;
+        let r2 = rng.next_u64() as usize | 1 << 33;
+        let r3 = rng.next_u64() as usize;
         let expect = match command {
             INFO | INFO_PAGES => Expect::SucceedsOr(&[]),
             c if c > FAULT_ACK => Expect::Fails(ErrorCode::NOSUPPORT),

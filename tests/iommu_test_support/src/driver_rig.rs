@@ -1,36 +1,29 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! A test rig: the driver over the behavioural model, with a recording
+//! The RISC-V IOMMU driver over the behavioural model, with a recording
 //! client.
 //!
-//! Memory the driver gets (queues, directory and table pools) and "RAM"
-//! for DMA are leaked host allocations registered with the model, which
-//! treats host addresses as physical ones. `settle` plays the platform:
-//! it lets the model run its command queue, delivers its interrupt to the
-//! driver, and runs deferred calls, until nothing is left (bounded).
+//! The driver's memory comes from [`on_model::instance`]; "RAM" for DMA is
+//! more leaked host memory registered with the model. [`Rig::settle`]
+//! plays the platform until nothing is pending.
 
-#![allow(dead_code, reason = "each test binary uses a different subset")]
+use std::cell::RefCell;
 
 use kernel::ErrorCode;
-use kernel::deferred_call::{DeferredCall, DeferredCallClient};
 use kernel::hil::iommu::{
     Attach, AttachClient, ContextId, DomainId, Fault, FaultClient, Faults, Fence, FenceClient, Map,
     MapClient,
 };
-use kernel::utilities::StaticRef;
-use riscv_iommu::registers::IommuRegisters;
-use riscv_iommu::{InterruptVectors, Page, PagePool, QueueMemory, RiscvIommu};
 use riscv_iommu_model::{Access, DmaResult, Model};
-use std::cell::RefCell;
 
-pub const CONTEXTS: usize = 2;
-pub const DOMAINS: usize = 4;
+use crate::on_model::{self, CONTEXTS, Chip, leak_pages};
+
+/// Page-table pages of the driver's pool.
 pub const TABLE_PAGES: usize = 32;
+/// Pages of RAM that DMA targets.
 pub const RAM_PAGES: usize = 16;
 pub const PAGE: usize = 4096;
-
-pub type Iommu = RiscvIommu<'static, CONTEXTS, DOMAINS>;
 
 /// Everything a client is told, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,56 +86,34 @@ impl FaultClient for Recorder {
     }
 }
 
-fn leak_pages(count: usize) -> &'static mut [Page] {
-    let pages: Vec<Page> = (0..count).map(|_| Page::ZERO).collect();
-    Box::leak(pages.into_boxed_slice())
-}
-
 pub struct Rig {
-    pub model: Model,
-    pub iommu: &'static Iommu,
+    pub model: RefCell<Model>,
+    pub iommu: &'static Chip,
     pub client: &'static Recorder,
     /// Physical memory DMA targets, `RAM_PAGES` pages.
     pub ram: usize,
 }
 
+impl Default for Rig {
+    fn default() -> Rig {
+        Rig::new()
+    }
+}
+
 impl Rig {
     /// A rig whose contexts are devices `device_ids`, not yet initialized.
     pub fn uninitialized(device_ids: [u32; CONTEXTS]) -> Rig {
-        let mut model = Model::new();
-        let queues: &'static mut QueueMemory = Box::leak(Box::new(QueueMemory::ZERO));
-        model.add_ram(
-            std::ptr::from_mut(queues) as usize,
-            size_of::<QueueMemory>(),
-        );
-        let directory = leak_pages(4);
-        model.add_ram(directory.as_ptr() as usize, size_of_val(directory));
-        let tables = leak_pages(TABLE_PAGES);
-        model.add_ram(tables.as_ptr() as usize, size_of_val(tables));
+        let (mut model, iommu) = on_model::instance(device_ids, TABLE_PAGES);
         let ram = leak_pages(RAM_PAGES);
         let ram_address = ram.as_ptr() as usize;
         model.add_ram(ram_address, size_of_val(ram));
-        // SAFETY: the model's register block is 4 KiB, 4 KiB-aligned and
-        // boxed, so it stays put for as long as the model lives; the tests
-        // stop using the driver before dropping the model.
-        let registers =
-            unsafe { StaticRef::new(model.registers_address() as *const IommuRegisters) };
-        let iommu: &'static Iommu = Box::leak(Box::new(RiscvIommu::new(
-            registers,
-            device_ids,
-            queues,
-            PagePool::new(directory),
-            PagePool::new(tables),
-            InterruptVectors { civ: 0, fiv: 1 },
-        )));
-        iommu.register();
         let client: &'static Recorder = Box::leak(Box::default());
         Map::set_client(iommu, client);
         Attach::set_client(iommu, client);
         Fence::set_client(iommu, client);
         Faults::set_client(iommu, client);
         Rig {
-            model,
+            model: RefCell::new(model),
             iommu,
             client,
             ram: ram_address,
@@ -160,17 +131,7 @@ impl Rig {
     /// Runs the model, the interrupt handler and deferred calls until
     /// nothing is pending.
     pub fn settle(&mut self) {
-        for _ in 0..1000 {
-            self.model.process();
-            if self.model.interrupt_pending() {
-                self.iommu.handle_interrupt();
-            } else if DeferredCall::has_tasks() {
-                DeferredCall::service_next_pending();
-            } else {
-                return;
-            }
-        }
-        panic!("the IOMMU never settled");
+        on_model::settle(&[(&self.model, self.iommu)]);
     }
 
     /// Physical address of RAM page `page`.
@@ -187,6 +148,7 @@ impl Rig {
     pub fn dma_write(&mut self, device_id: u32, iova: usize, data: &[u8]) -> DmaResult {
         let mut buffer = data.to_vec();
         self.model
+            .borrow_mut()
             .dma(device_id, iova as u64, Access::Write, &mut buffer)
     }
 
@@ -194,6 +156,7 @@ impl Rig {
         let mut buffer = vec![0xee; len];
         let result = self
             .model
+            .borrow_mut()
             .dma(device_id, iova as u64, Access::Read, &mut buffer);
         (result, buffer)
     }

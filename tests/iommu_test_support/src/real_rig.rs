@@ -7,30 +7,27 @@
 //! IOMMU capsule sits on top, and the model treats the harness processes'
 //! RAM as physical memory.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 
 use capsule_test_harness::{Harness, RAM_SIZE};
 use capsules_iommu::driver::command::*;
 use capsules_iommu::driver::upcall;
 use capsules_iommu::{InstancePort, IommuDriver, IommuStorage, Quotas};
-use kernel::capabilities::ProcessManagementCapability;
-use kernel::deferred_call::{DeferredCall, DeferredCallClient};
+use kernel::ProcessId;
 use kernel::hil::iommu::Iommu;
 use kernel::syscall::SyscallReturn;
-use kernel::utilities::StaticRef;
-use kernel::{ProcessId, create_capability};
-use riscv_iommu::registers::IommuRegisters;
-use riscv_iommu::{InterruptVectors, Page, PagePool, QueueMemory, RiscvIommu};
 use riscv_iommu_model::{Access, Model};
 
-use super::{TestPolicy, map_r2, range_r3};
+use crate::capsule_rig::{iommu_driver, map_r2, range_r3};
+use crate::on_model::{self, Chip};
 
 pub const DRIVER: usize = capsules_iommu::DRIVER_NUM;
 pub const PAGE: usize = 4096;
 /// Requester ids of the two contexts (edu devices on QEMU are 8 and 0x10).
 pub const DEVICES: [u32; 2] = [8, 9];
 
-pub type Chip = RiscvIommu<'static, 2, 4>;
+/// Page-table pages of each instance's pool.
+const TABLE_PAGES: usize = 24;
 
 pub struct Real {
     pub h: &'static Harness,
@@ -43,40 +40,9 @@ pub struct Real {
     pub second: Option<(RefCell<Model>, &'static Chip)>,
 }
 
-fn leak_pages(count: usize) -> &'static mut [Page] {
-    Box::leak(
-        (0..count)
-            .map(|_| Page::ZERO)
-            .collect::<Vec<_>>()
-            .into_boxed_slice(),
-    )
-}
-
 /// One modelled IOMMU and its driver, not yet initialized.
 fn instance() -> (Model, &'static Chip) {
-    let mut model = Model::new();
-    let queues: &'static mut QueueMemory = Box::leak(Box::new(QueueMemory::ZERO));
-    model.add_ram(
-        std::ptr::from_mut(queues) as usize,
-        size_of::<QueueMemory>(),
-    );
-    let directory = leak_pages(4);
-    model.add_ram(directory.as_ptr() as usize, size_of_val(directory));
-    let tables = leak_pages(24);
-    model.add_ram(tables.as_ptr() as usize, size_of_val(tables));
-    // SAFETY: the model's register block is boxed, 4 KiB and aligned, and
-    // lives as long as `Real` (the test), which outlives every use.
-    let registers = unsafe { StaticRef::new(model.registers_address() as *const IommuRegisters) };
-    let iommu: &'static Chip = Box::leak(Box::new(RiscvIommu::new(
-        registers,
-        DEVICES,
-        queues,
-        PagePool::new(directory),
-        PagePool::new(tables),
-        InterruptVectors { civ: 0, fiv: 1 },
-    )));
-    iommu.register();
-    (model, iommu)
+    on_model::instance(DEVICES, TABLE_PAGES)
 }
 
 /// The capsule over one real instance.
@@ -99,24 +65,7 @@ fn build(processes: usize, two: bool) -> Real {
     }
     let ports: &'static [InstancePort<'static>] = Vec::leak(ports);
     let storage: &'static IommuStorage<4, 8, 4> = h.leak(IommuStorage::new());
-    let policy = h.leak(TestPolicy {
-        harness: h,
-        deny: RefCell::new(Vec::new()),
-        quotas: Cell::new(Quotas::DEFAULT),
-    });
-    let cap: &'static dyn ProcessManagementCapability =
-        h.leak(create_capability!(ProcessManagementCapability));
-    let driver = h.leak(IommuDriver::new(
-        h.create_grant(DRIVER),
-        ports,
-        storage.tables(),
-        policy,
-        h.kernel(),
-        cap,
-    ));
-    driver.setup();
-    h.add_driver(DRIVER, driver);
-    h.add_memory_observer(driver);
+    let (driver, _) = iommu_driver(h, ports, storage.tables(), Quotas::DEFAULT);
     let r = Real {
         h,
         driver,
@@ -136,25 +85,7 @@ impl Real {
     /// Plays the platform until nothing is pending: the model runs its
     /// command queue, its interrupt reaches the driver, deferred calls run.
     pub fn settle(&self) {
-        for _ in 0..1000 {
-            let mut idle = true;
-            for (model, chip) in self.instances() {
-                model.borrow_mut().process();
-                if model.borrow_mut().interrupt_pending() {
-                    chip.handle_interrupt();
-                    idle = false;
-                }
-            }
-            if !idle {
-                continue;
-            }
-            if DeferredCall::has_tasks() {
-                DeferredCall::service_next_pending();
-            } else {
-                return;
-            }
-        }
-        panic!("never settled");
+        on_model::settle(&self.instances());
     }
 
     /// The IOMMU capsule as an ownership query (for device capsules).

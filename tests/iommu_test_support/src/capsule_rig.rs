@@ -1,16 +1,10 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! Shared set-up for the capsule tests.
+//! The IOMMU capsule over mock IOMMU instances.
 //!
 //! A harness kernel, mock IOMMU instances, the IOMMU driver wired as a
 //! board would wire it, and small helpers for its commands.
-
-#![allow(dead_code)] // each test file uses a different part
-
-pub mod mock_dma;
-pub mod mock_iommu;
-pub mod real;
 
 use std::cell::{Cell, RefCell};
 
@@ -22,10 +16,9 @@ use kernel::syscall::SyscallReturn;
 use kernel::{ErrorCode, ProcessId};
 
 use capsules_iommu::driver::{DRIVER_NUM, command};
-use capsules_iommu::{ContextPolicy, InstancePort, IommuDriver, IommuStorage, Quotas};
+use capsules_iommu::{ContextPolicy, InstancePort, IommuDriver, IommuStorage, Quotas, Tables};
 
-#[allow(unused_imports)] // not every test file injects refusals
-pub use mock_iommu::{Call, Completion, MockIommu};
+pub use crate::mock_iommu::{Call, Completion, MockIommu};
 
 /// Contexts, domains and process slots of the test storage.
 pub type Storage = IommuStorage<8, 16, 8>;
@@ -54,6 +47,36 @@ impl ContextPolicy for TestPolicy {
     fn quotas(&self, _process: ProcessId) -> Quotas {
         self.quotas.get()
     }
+}
+
+/// The IOMMU capsule over `ports`, wired as a board wires it (grant,
+/// clients, driver table, memory observer), under a [`TestPolicy`] that
+/// denies nothing and grants `quotas`.
+pub fn iommu_driver(
+    h: &'static Harness,
+    ports: &'static [InstancePort<'static>],
+    tables: Tables<'static>,
+    quotas: Quotas,
+) -> (&'static IommuDriver<'static>, &'static TestPolicy) {
+    let policy = h.leak(TestPolicy {
+        harness: h,
+        deny: RefCell::new(Vec::new()),
+        quotas: Cell::new(quotas),
+    });
+    let cap: &'static dyn ProcessManagementCapability =
+        h.leak(create_capability!(ProcessManagementCapability));
+    let driver = h.leak(IommuDriver::new(
+        h.create_grant(DRIVER_NUM),
+        ports,
+        tables,
+        policy,
+        h.kernel(),
+        cap,
+    ));
+    driver.setup();
+    h.add_driver(DRIVER_NUM, driver);
+    h.add_memory_observer(driver);
+    (driver, policy)
 }
 
 /// Everything a test needs.
@@ -85,28 +108,16 @@ pub fn rig(processes: usize, instances: &[MockConfig]) -> Rig {
             .collect(),
     );
     let storage: &'static Storage = h.leak(Storage::new());
-    let policy = h.leak(TestPolicy {
-        harness: h,
-        deny: RefCell::new(Vec::new()),
-        quotas: Cell::new(Quotas {
+    let (driver, policy) = iommu_driver(
+        h,
+        ports,
+        storage.tables(),
+        Quotas {
             contexts: 4,
             domains: 4,
             pages: 16,
-        }),
-    });
-    let cap: &'static dyn ProcessManagementCapability =
-        h.leak(create_capability!(ProcessManagementCapability));
-    let driver = h.leak(IommuDriver::new(
-        h.create_grant(DRIVER_NUM),
-        ports,
-        storage.tables(),
-        policy,
-        h.kernel(),
-        cap,
-    ));
-    driver.setup();
-    h.add_driver(DRIVER_NUM, driver);
-    h.add_memory_observer(driver);
+        },
+    );
     Rig {
         h,
         driver,

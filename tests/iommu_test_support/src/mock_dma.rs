@@ -15,7 +15,7 @@ use kernel::hil::dma_device::{Direction, DmaDevice, DmaDeviceClient};
 use kernel::hil::iommu::AccessType;
 use kernel::utilities::cells::OptionalCell;
 
-use super::mock_iommu::MockIommu;
+use crate::mock_iommu::MockIommu;
 
 pub struct MockDma {
     pub iommu: &'static MockIommu,
