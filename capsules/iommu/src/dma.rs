@@ -24,7 +24,9 @@ use kernel::{ErrorCode, ProcessId};
 
 use crate::ownership::ContextOwnership;
 
-/// Driver number of the DMA system call driver.
+/// Driver number of the DMA system call driver
+/// (`doc/syscalls/10004_dma.md`); kept here, not in Tock's
+/// `driver::NUM`, for the reasons given at [`crate::driver::DRIVER_NUM`].
 pub const DRIVER_NUM: usize = 0x10004;
 
 /// Upcall numbers.

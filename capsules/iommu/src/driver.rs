@@ -28,7 +28,15 @@ use crate::policy::ContextPolicy;
 use crate::port::InstancePort;
 use crate::table::Tables;
 
-/// Driver number of the IOMMU system call driver.
+/// Driver number of the IOMMU system call driver
+/// (`doc/syscalls/10003_iommu.md`).
+///
+/// Not an entry of Tock's `capsules_core::driver::NUM`: Tock lists there
+/// only the drivers in its tree, and a capsule outside it keeps its number
+/// itself. This crate also depends on the kernel alone, not on
+/// `capsules-core`. If the driver is merged into Tock, the number joins
+/// `NUM` in the kernel-service range (after `ProcessInfo = 0x10002`) and
+/// this becomes `driver::NUM::Iommu as usize`.
 pub const DRIVER_NUM: usize = 0x10003;
 
 /// Upcall numbers (subscribe).
