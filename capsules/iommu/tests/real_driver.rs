@@ -122,7 +122,7 @@ fn exit_and_restart_revoke_before_the_memory_is_reused() {
     assert_eq!(r.h.restart(p), p);
     assert_eq!(r.h.state(p), Some(State::Revoking));
     r.settle();
-    let p2 = r.h.kernel().process_id_at(0);
+    let p2 = r.h.kernel().process_id_at(0).unwrap();
     assert_ne!(p2, p);
     assert_eq!(r.h.state(p2), Some(State::Running));
     // The new instance's memory (same RAM) is out of the device's reach.

@@ -230,7 +230,7 @@ impl World {
         while i < self.revoking.len() {
             let (slot, old) = self.revoking[i];
             let kernel = self.r.h.kernel();
-            let now = kernel.process_id_at(slot);
+            let now = kernel.process_id_at(slot).unwrap();
             let done = now != old || self.r.h.process(old).revocations_pending() == 0;
             if !done {
                 i += 1;
@@ -273,14 +273,14 @@ impl World {
         for slot in 0..SLOTS {
             let (pid, _) = self.procs[slot];
             if !self.r.h.kernel().process_is_alive(pid) {
-                let now = self.r.h.kernel().process_id_at(slot);
+                let now = self.r.h.kernel().process_id_at(slot).unwrap();
                 if now == pid {
                     let cap = kernel::create_capability!(
                         kernel::capabilities::ProcessManagementCapability
                     );
                     self.r.h.kernel().restart(pid, &cap);
                 }
-                let now = self.r.h.kernel().process_id_at(slot);
+                let now = self.r.h.kernel().process_id_at(slot).unwrap();
                 assert!(
                     self.r.h.kernel().process_is_alive(now),
                     "slot {slot} never came back"

@@ -88,7 +88,7 @@ fn i4_restart_does_not_run_until_revocation_completes() {
     assert_eq!(r.h.kernel().next_task(p), None);
     r.complete_all();
     nothing_reaches(&r, mem);
-    let p2 = r.h.kernel().process_id_at(0);
+    let p2 = r.h.kernel().process_id_at(0).unwrap();
     assert_ne!(p2, p);
     assert_eq!(r.h.state(p2), Some(State::Running));
     // The new instance owns nothing; the old handles are dead for it too.
@@ -110,7 +110,7 @@ fn i4_fault_with_restart_and_with_stop() {
     assert_eq!(r.h.state(p), Some(State::Revoking));
     r.complete_all();
     nothing_reaches(&r, mem);
-    let p2 = r.h.kernel().process_id_at(0);
+    let p2 = r.h.kernel().process_id_at(0).unwrap();
     assert_eq!(r.h.state(p2), Some(State::Running));
     let mem = busy_process(&r, p2, 1);
     r.h.fault(p2, FaultPolicy::Stop);
@@ -185,7 +185,7 @@ fn i4_unconfirmed_detach_never_frees_the_memory() {
     r.complete_all();
     // The hardware never confirmed: the slot stays revoking, forever.
     assert_eq!(r.h.state(p), Some(State::Revoking));
-    assert_eq!(r.h.kernel().process_id_at(0), p);
+    assert_eq!(r.h.kernel().process_id_at(0).unwrap(), p);
 }
 
 #[test]
@@ -239,7 +239,7 @@ fn i4_two_processes_revoked_at_once_only_touch_their_own() {
         r.cmd(s, TRANSLATE, sd, 0),
         SyscallReturn::SuccessU32U64(3 | 8 << 8, s_buf as u64)
     );
-    assert_ne!(r.h.kernel().process_id_at(1), q);
+    assert_ne!(r.h.kernel().process_id_at(1).unwrap(), q);
 }
 
 #[test]

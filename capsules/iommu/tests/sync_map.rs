@@ -242,7 +242,7 @@ fn revocation_of_an_unattached_domain_with_a_settling_map() {
     assert_eq!(r.h.state(p), Some(State::Revoking));
     assert_eq!(r.mock().live_domains(), 1);
     r.complete_all();
-    let p2 = r.h.kernel().process_id_at(0);
+    let p2 = r.h.kernel().process_id_at(0).unwrap();
     assert_ne!(p2, p);
     assert_eq!(r.h.state(p2), Some(State::Running));
     assert_eq!(r.mock().live_domains(), 0);

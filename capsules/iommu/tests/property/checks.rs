@@ -69,7 +69,7 @@ impl World {
                 continue;
             }
             let old = self.pid_of(i);
-            let slot_now = self.r.h.kernel().process_id_at(i);
+            let slot_now = self.r.h.kernel().process_id_at(i).unwrap();
             let state = self.r.h.kernel().process_slot(slot_now).map(|p| p.state());
             let complete = if slot_now != old {
                 true
