@@ -2,7 +2,7 @@
 # Licensed under the Apache License, Version 2.0 or the MIT License.
 # SPDX-License-Identifier: Apache-2.0 OR MIT
 #
-# `make bench`: the IOMMU benchmark of issue 4. Prints numbers; it is never
+# `make bench`: the IOMMU benchmark. Prints numbers; it is never
 # a pass/fail test of speed (it fails only if the image cannot be built or
 # an IOMMU operation fails on QEMU).
 #   1. builds boards/iommu_qemu (release, as tested) into
@@ -16,7 +16,7 @@
 #      batch (and per attach, switch, detach)
 #   3. measures the .text bytes of the HIL and the driver in the image
 #      (llvm-nm symbol sizes; see doc/benchmarks.md for what is counted)
-# and prints the tables and the issue's targets next to them. The raw
+# and prints the tables and the targets of doc/benchmarks.md next to them. The raw
 # QEMU output is kept in build/bench/iommu_qemu.log.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -96,9 +96,9 @@ echo
 # shellcheck disable=SC1091
 . build/bench/size.env
 
-# The issue's targets, reported (not enforced).
+# The targets of doc/benchmarks.md, reported (not enforced).
 echo
-echo "Targets (issue 4), reported, not enforced"
+echo "Targets, reported, not enforced"
 echo
 awk -v text="$TEXT_TOTAL" '
     /^iommu_qemu: bench: map pages=/ {

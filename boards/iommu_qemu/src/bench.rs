@@ -1,7 +1,7 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! The IOMMU benchmark of issue 4: numbers, not a test.
+//! The IOMMU benchmark: numbers, not a test (`doc/benchmarks.md`).
 //!
 //! For 1, 64 and 512 pages it prints the instructions (`minstret`) per page
 //! that `Map::map` spends writing the page table, cold (fresh domain: the

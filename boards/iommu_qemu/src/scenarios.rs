@@ -1,7 +1,7 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! The QEMU scenarios of issue 4, through `kernel::hil::iommu` only.
+//! The driver's QEMU scenarios, through `kernel::hil::iommu` only.
 //!
 //! edu0 is context `EDU0` (requester id 0x8), edu1 is `EDU1` (0x10). Each
 //! scenario prints one `[x] ...: pass (...)` line; the first failed check

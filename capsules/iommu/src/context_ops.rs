@@ -3,7 +3,7 @@
 
 //! Context commands: acquire, release, attach, detach, fault acknowledgement.
 //!
-//! Invariants kept here (`../../shared/DESIGN.md` section 4):
+//! Invariants kept here (`doc/invariants.md`):
 //! - I1: a context is handed out only while it blocks (detached), and
 //!   released only once detached, confirmed by the hardware; a new owner
 //!   never inherits a domain.

@@ -3,7 +3,7 @@
 
 //! Domain commands: create, destroy, map, unmap and translate.
 //!
-//! Invariants kept here (`../../shared/DESIGN.md` section 4):
+//! Invariants kept here (`doc/invariants.md`):
 //! - I2: a map takes its physical pages only from a buffer the calling
 //!   process allowed to this driver, whole pages inside it, and a
 //!   read-only allow gives a device-read-only mapping. The kernel checked

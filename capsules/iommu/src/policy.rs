@@ -12,8 +12,8 @@
 use kernel::ProcessId;
 use kernel::process::ShortId;
 
-/// Per-process limits (issue 5, invariant I5): one process can never hold
-/// more than these, whatever the pools still hold.
+/// Per-process limits (invariant I5, `doc/invariants.md`): one process can
+/// never hold more than these, whatever the pools still hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Quotas {
     /// Contexts held at once.

@@ -3,8 +3,8 @@
 
 //! Host benchmark of the page-table code and the command traffic.
 //!
-//! Prints counts that do not depend on the host CPU, for issue 4's
-//! targets: 32-bit entry stores per mapped page (the bare minimum is 2 per
+//! Prints counts that do not depend on the host CPU, for the targets of
+//! `doc/benchmarks.md`: 32-bit entry stores per mapped page (the bare minimum is 2 per
 //! 4 KiB page, one 8-byte entry written as two halves), tables allocated,
 //! and commands issued per map and per unmap batch (target: at most 2,
 //! whatever the batch size). Instructions (minstret) are measured on QEMU

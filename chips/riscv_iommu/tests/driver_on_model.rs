@@ -3,7 +3,7 @@
 
 //! The RISC-V IOMMU driver against the behavioural model.
 //!
-//! Each test attacks one property of DESIGN.md section 4 through real DMA
+//! Each test attacks one invariant of `doc/invariants.md` through real DMA
 //! in the model: blocked by default (I1), translation and permissions,
 //! detach blocks, switching, completion only after invalidation (I4),
 //! fault-queue overflow and command errors recovered (I6), two instances.

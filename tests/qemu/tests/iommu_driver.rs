@@ -4,7 +4,7 @@
 //! The RISC-V IOMMU driver on QEMU's own riscv-iommu, with real `edu` DMA.
 //!
 //! Boots `boards/iommu_qemu` (a bare-metal image: no processes) and checks
-//! that every scenario of issue 4 passed on QEMU: a translated DMA round
+//! that every one of its scenarios passed on QEMU: a translated DMA round
 //! trip; unmapped and read-only accesses fault and leave memory untouched;
 //! a detached context blocks; a context switched between two domains on
 //! the fly; a fault flood overflows the fault queue and the driver
