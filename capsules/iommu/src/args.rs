@@ -101,10 +101,11 @@ impl PageRange {
     }
 }
 
-/// The physical range `(phys, len)` to map from an allowed buffer at
-/// `[buffer, buffer + buffer_len)`: `pages` whole pages starting
-/// `page_offset` pages after the first page boundary inside the buffer.
-/// `None` unless the whole range lies inside the buffer.
+/// The physical range `(phys, len)` to map from an allowed buffer.
+///
+/// The buffer is `[buffer, buffer + buffer_len)`; the range is `pages`
+/// whole pages starting `page_offset` pages after the first page boundary
+/// inside the buffer. `None` unless the whole range lies inside the buffer.
 pub fn pages_in_buffer(
     buffer: usize,
     buffer_len: usize,

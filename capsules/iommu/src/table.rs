@@ -236,10 +236,12 @@ impl RevocationSlot {
     }
 }
 
-/// The driver's tables, sized by the board: `CONTEXTS` contexts over all
-/// instances, `DOMAINS` domains over all instances, and `PROCESSES` (the
-/// board's process slots) revocations in progress at once. Indices are
-/// 8 bits wide, so at most 255 contexts and 255 domains.
+/// The driver's tables, sized by the board.
+///
+/// `CONTEXTS` contexts over all instances, `DOMAINS` domains over all
+/// instances, and `PROCESSES` (the board's process slots) revocations in
+/// progress at once. Indices are 8 bits wide, so at most 255 contexts and
+/// 255 domains.
 pub struct IommuStorage<const CONTEXTS: usize, const DOMAINS: usize, const PROCESSES: usize> {
     contexts: [ContextSlot; CONTEXTS],
     domains: [DomainSlot; DOMAINS],
@@ -302,7 +304,7 @@ impl OwnedDomain {
     }
 }
 
-impl<'a> Tables<'a> {
+impl Tables<'_> {
     pub(crate) fn context_entry(&self, index: usize) -> ContextEntry {
         self.contexts[index].0.get()
     }

@@ -7,6 +7,11 @@
 //! I7: bad input gets an ErrorCode, never a panic, never a half-done
 //! operation.
 
+#![allow(
+    clippy::many_single_char_names,
+    reason = "processes are p, q, s and the rig r throughout the tests"
+)]
+
 use capsules_iommu::Quotas;
 use capsules_iommu::driver::command::*;
 use capsules_iommu::driver::upcall;

@@ -255,7 +255,7 @@ impl World {
     // ----- checking a command ------------------------------------------------
 
     fn command(
-        &mut self,
+        &self,
         i: usize,
         command: usize,
         r2: usize,

@@ -83,7 +83,7 @@ impl World {
 
     /// Mostly the caller's own handle of the right kind, else anyone's
     /// (foreign, stale) or garbage.
-    fn pick_own(&mut self, rng: &mut Rng, slot: usize, context: bool) -> usize {
+    fn pick_own(&self, rng: &mut Rng, slot: usize, context: bool) -> usize {
         let own = if context {
             &self.own[slot].0
         } else {
@@ -96,7 +96,7 @@ impl World {
         }
     }
 
-    fn pick(&mut self, rng: &mut Rng) -> usize {
+    fn pick(&self, rng: &mut Rng) -> usize {
         if self.handles.is_empty() || rng.below(8) == 0 {
             rng.below(0x300)
         } else {

@@ -183,6 +183,10 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::decimal_bitwise_operands,
+        reason = "cause codes are decimal, as the spec's fault-cause table lists them"
+    )]
     fn fault_record_decoding() {
         let record = FaultRecord::decode([15 | (3 << 34) | (8 << 40) | (1 << 32), 0, 0x4000, 0]);
         assert_eq!(record.cause, 15);

@@ -30,7 +30,7 @@ use kernel::hil::iommu::{
     Geometry, Map, MapClient, Permissions, Translate, Translation,
 };
 
-impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, DOMAINS> {
+impl<const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'_, CONTEXTS, DOMAINS> {
     fn running(&self) -> Result<(), ErrorCode> {
         match self.state.get() {
             State::Running => Ok(()),

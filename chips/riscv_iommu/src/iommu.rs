@@ -484,8 +484,8 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
     }
 }
 
-impl<'a, const CONTEXTS: usize, const DOMAINS: usize> DeferredCallClient
-    for RiscvIommu<'a, CONTEXTS, DOMAINS>
+impl<const CONTEXTS: usize, const DOMAINS: usize> DeferredCallClient
+    for RiscvIommu<'_, CONTEXTS, DOMAINS>
 {
     fn handle_deferred_call(&self) {
         self.complete_operations();

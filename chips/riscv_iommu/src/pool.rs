@@ -251,9 +251,11 @@ impl<'a> PagePool<'a> {
 }
 
 /// Consecutive entries of one table, bounds-checked once by
-/// [`PagePool::entries`]. Same store order as [`PagePool::install`] and
-/// [`PagePool::clear`]; only the low words are read, since they hold an
-/// entry's flags (V and the leaf bits) in every format the driver uses.
+/// [`PagePool::entries`].
+///
+/// Same store order as [`PagePool::install`] and [`PagePool::clear`]; only
+/// the low words are read, since they hold an entry's flags (V and the
+/// leaf bits) in every format the driver uses.
 pub struct Entries<'p> {
     /// The low word of the first entry.
     words: *mut u32,

@@ -56,6 +56,7 @@ const PTE_PPN_MASK: u64 = (1 << 44) - 1;
 const PPN_HIGH_WORD: usize = 1 << (32 - PTE_PPN_SHIFT);
 
 /// Index, in its level-`level` table, of the entry for IOVA page `page`.
+///
 /// Page numbers (IOVA / 4 KiB) are below 2^26, so they are `usize`s even on
 /// rv32, where 64-bit arithmetic costs several instructions per operation.
 fn index(page: usize, level: usize) -> usize {

@@ -618,9 +618,11 @@ impl Random {
 }
 
 /// Random maps and unmaps over 1 GiB of IOVA, checked page by page against
-/// a reference map; every failure must leave the table unchanged. Small
-/// ranges mostly fall in the low 64 MiB (so the pool runs out of level-0
-/// tables), superpages in the rest.
+/// a reference map.
+///
+/// Every failure must leave the table unchanged. Small ranges mostly fall
+/// in the low 64 MiB (so the pool runs out of level-0 tables), superpages
+/// in the rest.
 #[test]
 fn random_operations_match_a_reference() {
     use std::collections::BTreeMap;

@@ -63,9 +63,11 @@ pub fn instance(device_ids: [u32; CONTEXTS], table_pages: usize) -> (Model, &'st
     (model, iommu)
 }
 
-/// Plays the platform for `instances` until nothing is pending: each model
-/// runs its command queue and its interrupt reaches its driver; when no
-/// interrupt is pending, one deferred call runs. Panics after 1000 rounds.
+/// Plays the platform for `instances` until nothing is pending.
+///
+/// Each model runs its command queue and its interrupt reaches its driver;
+/// when no interrupt is pending, one deferred call runs. Panics after 1000
+/// rounds.
 pub fn settle(instances: &[(&RefCell<Model>, &Chip)]) {
     for _ in 0..1000 {
         let mut interrupted = false;

@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 
 use capsule_test_harness::{Harness, RAM_SIZE};
-use capsules_iommu::driver::command::*;
+use capsules_iommu::driver::command::{ACQUIRE, ATTACH, CREATE_DOMAIN, MAP};
 use capsules_iommu::driver::upcall;
 use capsules_iommu::{InstancePort, IommuDriver, IommuStorage, Quotas};
 use kernel::ProcessId;

@@ -253,7 +253,7 @@ impl World {
         }
     }
 
-    pub(super) fn translate(&mut self, rng: &mut Rng, i: usize) {
+    pub(super) fn translate(&self, rng: &mut Rng, i: usize) {
         let h = self.pick_handle(rng, i, false);
         let page = rng.below(10);
         let iova = page * PAGE + rng.below(PAGE);
@@ -338,7 +338,7 @@ impl World {
         }
     }
 
-    pub(super) fn garbage(&mut self, rng: &mut Rng, i: usize) {
+    pub(super) fn garbage(&self, rng: &mut Rng, i: usize) {
         let command = 1 + rng.below(20);
         // Bit 33 set: no handle, instance or packed argument decodes.
         let r2 = rng.next_u64() as usize | 1 << 33;

@@ -91,7 +91,7 @@ impl World {
         }
     }
 
-    pub(super) fn device_access(&mut self, rng: &mut Rng) {
+    pub(super) fn device_access(&self, rng: &mut Rng) {
         let mut c = rng.below(self.ctxs.len());
         let mut iova = if rng.chance(20) {
             512 * PAGE
