@@ -57,9 +57,12 @@ use qemu_rv32_virt_chip::pci::{self, PciEcam};
 use qemu_rv32_virt_chip::plic::{self, Plic};
 use qemu_rv32_virt_chip::timer::{self, MachineTimer};
 use qemu_rv32_virt_chip::uart::{self, Uart16550};
+use rv32::dma_fence::RiscvCoherentDmaFence;
 
 /// The chip as this test builds it: the two `edu`s serve PCI interrupts.
-pub type SmokeChip = QemuRv32VirtChip<'static, (&'static Edu<'static>, &'static Edu<'static>)>;
+pub type SmokeChip = QemuRv32VirtChip<'static, (&'static SmokeEdu, &'static SmokeEdu)>;
+/// An `edu` driver as this test builds it.
+pub type SmokeEdu = Edu<'static, RiscvCoherentDmaFence>;
 
 /// Kernel-loop rounds a step may take before it counts as hung.
 const MAX_ROUNDS: usize = 10_000;
@@ -264,19 +267,22 @@ pub extern "C" fn main() -> ! {
     let [Some(device0), Some(device1)] = devices else {
         fail("edu devices", 7);
     };
-    let make_edu = |device: &pci::PciDevice| -> &'static Edu<'static> {
+    let make_edu = |device: &pci::PciDevice| -> &'static SmokeEdu {
         let Some(bar0) = device.bars[0] else {
             fail("edu BAR0 unassigned", 8);
         };
-        // SAFETY: BAR0 of an enabled edu. Its DMA is never started in this
-        // test, and with iommu-sys=on the IOMMU blocks it (ddtp Off).
+        // SAFETY: BAR0 of an enabled edu. With iommu-sys=on the IOMMU
+        // blocks all its DMA (ddtp Off), so it reaches no RAM: its DMA
+        // memory is empty. QEMU virt's DMA is cache-coherent.
         let edu = unsafe {
             Edu::new(
                 StaticRef::new(bar0.base as *const _),
                 device.plic_interrupt(),
+                RiscvCoherentDmaFence::new(),
+                core::ptr::from_mut::<[u8]>(&mut []),
             )
         };
-        static_init!(Edu<'static>, edu)
+        static_init!(SmokeEdu, edu)
     };
     let edu0 = make_edu(&device0);
     let edu1 = make_edu(&device1);

@@ -4,6 +4,10 @@
 //! The RAM pages the `edu`s reach through the IOMMU, filled with and
 //! checked against test patterns by volatile accesses (the devices write
 //! them behind the compiler's back).
+//!
+//! These pages are the `edu` drivers' DMA memory ([`dma_memory`]): the
+//! drivers release them to the device before each transfer and acquire
+//! them when it has finished, so this module needs no fence of its own.
 
 use crate::rig::PAGE;
 
@@ -66,8 +70,6 @@ impl Buffer {
         for index in 0..WORDS {
             self.write(index, pattern(seed, index));
         }
-        // The device reads the page after this: order the stores first.
-        io_fence();
     }
 
     /// Zeroes the whole page.
@@ -75,21 +77,24 @@ impl Buffer {
         for index in 0..WORDS {
             self.write(index, 0);
         }
-        io_fence();
     }
 
     /// Whether the first `len` bytes hold pattern `seed` (word for word,
     /// from the start of the page).
     pub fn holds(&self, seed: u32, len: usize) -> bool {
-        io_fence();
         (0..len / 4).all(|index| self.read(index) == pattern(seed, index))
     }
 
     /// Whether the first `len` bytes are zero.
     pub fn is_zero(&self, len: usize) -> bool {
-        io_fence();
         (0..len / 4).all(|index| self.read(index) == 0)
     }
+}
+
+/// All DMA pages, as the `edu` drivers' DMA memory (the only RAM this
+/// image maps for the devices).
+pub fn dma_memory() -> *mut [u8] {
+    core::ptr::slice_from_raw_parts_mut((&raw mut DMA_PAGES).cast::<u8>(), BUFFERS * PAGE)
 }
 
 /// A checksum (FNV-1a over words) of every DMA page: equal before and after
@@ -102,12 +107,4 @@ pub fn checksum_all() -> u32 {
         }
     }
     hash
-}
-
-/// Orders this hart's memory and MMIO accesses (`fence iorw, iorw`):
-/// buffer stores before the MMIO write that starts a DMA, and the DMA's
-/// completion interrupt before reads of what the device wrote.
-fn io_fence() {
-    // SAFETY: a fence has no effect on memory contents or registers.
-    unsafe { core::arch::asm!("fence iorw, iorw", options(nostack)) };
 }

@@ -44,9 +44,10 @@ use qemu_rv32_virt_chip::pci::{self, PciEcam};
 use qemu_rv32_virt_chip::plic::{self, Plic};
 use qemu_rv32_virt_chip::timer::{self, MachineTimer};
 use qemu_rv32_virt_chip::uart::{self, Uart16550};
-use rig::{DmaWatch, Events, Iommu, IommuInterrupts, Rig, TestChip};
+use rig::{DmaWatch, Events, Iommu, IommuInterrupts, Rig, TestChip, TestEdu};
 use riscv_iommu::registers::IommuRegisters;
 use riscv_iommu::{InterruptVectors, Page, PagePool, QueueMemory, RiscvIommu};
+use rv32::dma_fence::RiscvCoherentDmaFence;
 
 /// MMIO base of QEMU virt's platform IOMMU (`iommu-sys=on`).
 const IOMMU_MMIO_BASE: usize = 0x0301_0000;
@@ -109,7 +110,7 @@ pub extern "C" fn main() -> ! {
     let ecam =
         unsafe { PciEcam::new(pci::ECAM_BASE, pci::MMIO_WINDOW_BASE, pci::MMIO_WINDOW_SIZE) };
     let mut device_ids = [0u32; 2];
-    let mut drivers: [Option<Edu<'static>>; 2] = [None, None];
+    let mut drivers: [Option<TestEdu>; 2] = [None, None];
     for (index, driver) in drivers.iter_mut().enumerate() {
         let Some(address) = ecam.find(edu::EDU_VENDOR_ID, edu::EDU_DEVICE_ID, index) else {
             io::fail(
@@ -137,11 +138,14 @@ pub extern "C" fn main() -> ! {
         // SAFETY: BAR0 of an enabled edu. Its DMA is translated by the
         // platform IOMMU, which blocks it (ddtp Off at reset, then every
         // context invalid after `init`) until this program attaches its
-        // context to a domain it built.
+        // context to a domain it built, and it maps only the DMA pages
+        // into those domains. QEMU virt's DMA is cache-coherent.
         *driver = Some(unsafe {
             Edu::new(
                 StaticRef::new(bar0.base as *const _),
                 device.plic_interrupt(),
+                RiscvCoherentDmaFence::new(),
+                buffers::dma_memory(),
             )
         });
         device_ids[index] = u32::from(device.requester_id());
@@ -150,8 +154,8 @@ pub extern "C" fn main() -> ! {
         io::fail(format_args!("edu devices"), 5);
     };
     // One `static_init!` per device: each expansion has one storage.
-    let edu0 = static_init!(Edu<'static>, driver0);
-    let edu1 = static_init!(Edu<'static>, driver1);
+    let edu0 = static_init!(TestEdu, driver0);
+    let edu1 = static_init!(TestEdu, driver1);
     let watch0 = static_init!(DmaWatch, DmaWatch::new());
     let watch1 = static_init!(DmaWatch, DmaWatch::new());
     edu0.set_edu_client(watch0);
@@ -165,15 +169,19 @@ pub extern "C" fn main() -> ! {
     // SAFETY: the platform IOMMU's 4 KiB register page on QEMU virt with
     // iommu-sys=on, used only by this driver.
     let iommu_regs = unsafe { StaticRef::new(IOMMU_MMIO_BASE as *const IommuRegisters) };
+    // SAFETY: QEMU virt's DMA, the IOMMU's table walks and queue accesses
+    // included, is cache-coherent.
+    let fence = unsafe { RiscvCoherentDmaFence::new() };
     let iommu: &'static Iommu = static_init!(
         Iommu,
         RiscvIommu::new(
             iommu_regs,
             device_ids,
             queues,
-            PagePool::new(directory),
-            PagePool::new(tables),
+            PagePool::new(directory, fence),
+            PagePool::new(tables, fence),
             InterruptVectors { civ: 0, fiv: 1 },
+            fence,
         )
     );
     iommu.register();

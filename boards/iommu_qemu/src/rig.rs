@@ -26,19 +26,22 @@ use qemu_rv32_virt_chip::QemuRv32VirtChip;
 use qemu_rv32_virt_chip::edu::{DmaDirection, Edu};
 use qemu_rv32_virt_chip::timer::MachineTimer;
 use riscv_iommu::RiscvIommu;
+use rv32::dma_fence::RiscvCoherentDmaFence;
 
 /// Contexts of the instance: edu0 and edu1.
 pub const CONTEXTS: usize = 2;
 /// Domains that may exist at once.
 pub const DOMAINS: usize = 8;
 /// The IOMMU as this image instantiates it.
-pub type Iommu = RiscvIommu<'static, CONTEXTS, DOMAINS>;
+pub type Iommu = RiscvIommu<'static, CONTEXTS, DOMAINS, RiscvCoherentDmaFence>;
+/// An `edu` driver as this image instantiates it.
+pub type TestEdu = Edu<'static, RiscvCoherentDmaFence>;
 /// The chip: both `edu`s and the IOMMU serve PLIC sources.
 pub type TestChip = QemuRv32VirtChip<
     'static,
     (
-        &'static Edu<'static>,
-        (&'static Edu<'static>, &'static IommuInterrupts),
+        &'static TestEdu,
+        (&'static TestEdu, &'static IommuInterrupts),
     ),
 >;
 
@@ -83,7 +86,7 @@ pub struct Rig {
     pub iommu: &'static dyn IommuHil<'static>,
     /// The same instance, for its benchmark counter only.
     pub driver: &'static Iommu,
-    pub edus: [&'static Edu<'static>; 2],
+    pub edus: [&'static TestEdu; 2],
     pub watches: [&'static DmaWatch; 2],
     pub timer: &'static MachineTimer<'static>,
     pub events: &'static Events,
@@ -95,7 +98,7 @@ impl Rig {
     pub fn new(
         chip: &'static TestChip,
         driver: &'static Iommu,
-        edus: [&'static Edu<'static>; 2],
+        edus: [&'static TestEdu; 2],
         watches: [&'static DmaWatch; 2],
         timer: &'static MachineTimer<'static>,
         events: &'static Events,

@@ -52,6 +52,7 @@ use qemu_rv32_virt_chip::timer::{self, MachineTimer};
 use qemu_rv32_virt_chip::uart::{self, Uart16550};
 use riscv_iommu::registers::IommuRegisters;
 use riscv_iommu::{InterruptVectors, Page, PagePool, QueueMemory, RiscvIommu};
+use rv32::dma_fence::RiscvCoherentDmaFence;
 use rv32::{Rv32StoredState, SysCall};
 
 use io::kprintln;
@@ -91,7 +92,9 @@ const EDU_USERS: [&[&str]; IOMMU_CONTEXTS] = [
     &["dma_demo", "dma_switch", "dma_thief"],
 ];
 
-type Iommu = RiscvIommu<'static, IOMMU_CONTEXTS, IOMMU_DOMAINS>;
+type Iommu = RiscvIommu<'static, IOMMU_CONTEXTS, IOMMU_DOMAINS, RiscvCoherentDmaFence>;
+/// An `edu` driver as this board instantiates it.
+type BoardEdu = Edu<'static, RiscvCoherentDmaFence>;
 
 /// Places `value` in a `static` and returns a `&'static mut` to it.
 macro_rules! static_init {
@@ -107,7 +110,7 @@ type Chip = QemuRv32VirtChip<'static, &'static Devices>;
 
 /// PLIC sources beyond the UART: the edus' INTx and the IOMMU's vectors.
 struct Devices {
-    edus: [&'static Edu<'static>; IOMMU_CONTEXTS],
+    edus: [&'static BoardEdu; IOMMU_CONTEXTS],
     iommu: &'static Iommu,
 }
 
@@ -216,15 +219,19 @@ pub extern "C" fn main() -> ! {
     // SAFETY: IOMMU_BASE is the platform IOMMU's register page on
     // `virt,iommu-sys=on`, used only by this driver.
     let iommu_regs = unsafe { StaticRef::new(IOMMU_BASE as *const IommuRegisters) };
+    // SAFETY: QEMU virt's DMA (the edus' and the IOMMU's own table walks
+    // and queue accesses) is cache-coherent.
+    let dma_fence = unsafe { RiscvCoherentDmaFence::new() };
     let iommu = static_init!(
         Iommu,
         RiscvIommu::new(
             iommu_regs,
             edu_functions.map(|f| u32::from(f.requester_id())),
             iommu_queues,
-            PagePool::new(iommu_directory),
-            PagePool::new(iommu_tables),
+            PagePool::new(iommu_directory, dma_fence),
+            PagePool::new(iommu_tables, dma_fence),
             IOMMU_VECTORS,
+            dma_fence,
         )
     );
     iommu.register();
@@ -239,14 +246,16 @@ pub extern "C" fn main() -> ! {
             function.requester_id()
         );
     }
-    let edus: [&'static Edu<'static>; IOMMU_CONTEXTS] = [
+    let edus: [&'static BoardEdu; IOMMU_CONTEXTS] = [
         make_edu(
             &edu_functions[0],
-            static_init!(MaybeUninit<Edu<'static>>, MaybeUninit::uninit()),
+            static_init!(MaybeUninit<BoardEdu>, MaybeUninit::uninit()),
+            dma_fence,
         ),
         make_edu(
             &edu_functions[1],
-            static_init!(MaybeUninit<Edu<'static>>, MaybeUninit::uninit()),
+            static_init!(MaybeUninit<BoardEdu>, MaybeUninit::uninit()),
+            dma_fence,
         ),
     ];
     let devices = static_init!(Devices, Devices { edus, iommu });
@@ -447,19 +456,28 @@ struct IommuRevocationCap;
 // report that device access to an ended process's memory is revoked.
 unsafe impl ProcessManagementCapability for IommuRevocationCap {}
 
-/// Creates the driver for edu `function` in `slot`.
+/// Creates the driver for edu `function` in `slot`, ordering its DMA with
+/// `fence`.
 fn make_edu(
     function: &PciDevice,
-    slot: &'static mut MaybeUninit<Edu<'static>>,
-) -> &'static Edu<'static> {
+    slot: &'static mut MaybeUninit<BoardEdu>,
+    fence: RiscvCoherentDmaFence,
+) -> &'static BoardEdu {
     let bar0 = function.bars[0].expect("edu BAR0 unassigned");
+    // The IOMMU capsule maps only process memory into the edus' domains
+    // (invariant I2), and every process's memory is inside APP_RAM.
+    let dma_memory = core::ptr::slice_from_raw_parts_mut(APP_RAM.0 as *mut u8, APP_RAM.1);
     // SAFETY: BAR0 of an edu function that `enable_device` set up, and its
     // DMA is translated by the IOMMU context the kernel controls (brought up
-    // above, blocking until a process attaches a domain).
+    // above, blocking until a process attaches a domain); `dma_memory` is
+    // all RAM that context's domains may map; `fence` was made for QEMU
+    // virt's coherent DMA.
     let edu = unsafe {
         Edu::new(
             StaticRef::new(bar0.base as *const _),
             function.plic_interrupt(),
+            fence,
+            dma_memory,
         )
     };
     slot.write(edu)
@@ -470,10 +488,10 @@ fn make_edu(
 /// difference of one more element, so every field and padding counts).
 fn print_ram_costs() {
     use core::mem::size_of;
-    let driver_context =
-        size_of::<RiscvIommu<'static, 3, 8>>() - size_of::<RiscvIommu<'static, 2, 8>>();
-    let driver_domain =
-        size_of::<RiscvIommu<'static, 2, 9>>() - size_of::<RiscvIommu<'static, 2, 8>>();
+    let driver_context = size_of::<RiscvIommu<'static, 3, 8, RiscvCoherentDmaFence>>()
+        - size_of::<RiscvIommu<'static, 2, 8, RiscvCoherentDmaFence>>();
+    let driver_domain = size_of::<RiscvIommu<'static, 2, 9, RiscvCoherentDmaFence>>()
+        - size_of::<RiscvIommu<'static, 2, 8, RiscvCoherentDmaFence>>();
     let capsule_context = size_of::<IommuStorage<3, 8, 8>>() - size_of::<IommuStorage<2, 8, 8>>();
     let capsule_domain = size_of::<IommuStorage<2, 9, 8>>() - size_of::<IommuStorage<2, 8, 8>>();
     let capsule_process = size_of::<IommuStorage<2, 8, 9>>() - size_of::<IommuStorage<2, 8, 8>>();

@@ -16,11 +16,19 @@
 //! accesses edu also accepts, and a 32-bit write to a DMA register sets
 //! its full 64-bit value (upper half 0), which is all the 28-bit mask
 //! needs.
+//!
+//! DMA ordering: the driver is told an IOVA, not a buffer, so the board
+//! gives it the RAM the device can reach through its IOMMU context (its
+//! DMA memory) and its architecture's `DmaFence`. The driver releases that
+//! memory before the MMIO write that starts a transfer and acquires it
+//! after it has read that the transfer finished, before any client hears
+//! of it.
 
 use core::cell::Cell;
 use kernel::ErrorCode;
 use kernel::hil::dma_device::{Direction, DmaDevice, DmaDeviceClient};
 use kernel::platform::chip::InterruptService;
+use kernel::platform::dma_fence::DmaFence;
 use kernel::utilities::StaticRef;
 use kernel::utilities::cells::OptionalCell;
 use kernel::utilities::registers::interfaces::{Readable, Writeable};
@@ -129,10 +137,14 @@ pub fn check_dma(iova: u32, buffer_offset: u32, len: u32) -> Result<u32, ErrorCo
     }
 }
 
-/// One `edu` function.
-pub struct Edu<'a> {
+/// One `edu` function, ordering its DMA with the fence `F`.
+pub struct Edu<'a, F: DmaFence> {
     registers: StaticRef<EduRegisters>,
     plic_interrupt: Option<u32>,
+    fence: F,
+    /// All RAM the device can reach (see `new`): released before each
+    /// transfer, acquired after it.
+    dma_memory: *mut [u8],
     client: OptionalCell<&'a dyn EduClient>,
     dma_client: OptionalCell<&'a dyn DmaDeviceClient>,
     busy: Cell<bool>,
@@ -140,9 +152,10 @@ pub struct Edu<'a> {
     transfer: Cell<(DmaDirection, u32, u32, u32)>,
 }
 
-impl<'a> Edu<'a> {
+impl<'a, F: DmaFence> Edu<'a, F> {
     /// A driver for the `edu` whose BAR0 is `registers`, interrupting on
-    /// PLIC source `plic_interrupt` (`PciDevice::plic_interrupt`).
+    /// PLIC source `plic_interrupt` (`PciDevice::plic_interrupt`), whose
+    /// transfers are ordered with `fence` over `dma_memory`.
     ///
     /// # Safety
     ///
@@ -151,14 +164,20 @@ impl<'a> Edu<'a> {
     /// function's DMA must be translated by an IOMMU context that the
     /// kernel controls (blocking until attached), because `start_dma` lets
     /// safe code name any IOVA. Without such an IOMMU, DMA reaches physical
-    /// memory below 256 MiB directly.
+    /// memory below 256 MiB directly. `dma_memory` covers all RAM that
+    /// context's domains may map (the fences cover nothing else; it is
+    /// never dereferenced), and `fence` is valid for this device.
     pub const unsafe fn new(
         registers: StaticRef<EduRegisters>,
         plic_interrupt: Option<u32>,
+        fence: F,
+        dma_memory: *mut [u8],
     ) -> Self {
         Edu {
             registers,
             plic_interrupt,
+            fence,
+            dma_memory,
             client: OptionalCell::empty(),
             dma_client: OptionalCell::empty(),
             busy: Cell::new(false),
@@ -230,6 +249,9 @@ impl<'a> Edu<'a> {
         regs.dma_count.set(len);
         self.busy.set(true);
         self.transfer.set((direction, buffer_offset, iova, len));
+        // Both ways: the device must read what the kernel and processes
+        // wrote, and its writes must not be overtaken by older ones.
+        self.fence.release(self.dma_memory);
         regs.dma_command
             .write(DMA_COMMAND::RUN::SET + DMA_COMMAND::RAISE_IRQ::SET + direction_bit);
         Ok(())
@@ -244,6 +266,9 @@ impl<'a> Edu<'a> {
             && self.busy.get()
             && !self.registers.dma_command.is_set(DMA_COMMAND::RUN)
         {
+            // Seen the transfer finish: what the device wrote is visible
+            // to whoever reads the memory once the clients hear of it.
+            self.fence.acquire(self.dma_memory);
             self.busy.set(false);
             self.client.map(|client| client.dma_done(Ok(())));
             let (direction, offset, iova, len) = self.transfer.get();
@@ -284,7 +309,7 @@ impl From<Direction> for DmaDirection {
 
 /// `edu` as the generic DMA device the IOMMU DMA capsule drives. Both
 /// clients (this and `EduClient`) hear a completion if both are set.
-impl<'a> DmaDevice<'a> for Edu<'a> {
+impl<'a, F: DmaFence> DmaDevice<'a> for Edu<'a, F> {
     fn set_client(&self, client: &'a dyn DmaDeviceClient) {
         self.dma_client.set(client);
     }
@@ -314,7 +339,7 @@ impl<'a> DmaDevice<'a> for Edu<'a> {
     }
 }
 
-impl InterruptService for Edu<'_> {
+impl<F: DmaFence> InterruptService for Edu<'_, F> {
     /// Handles the interrupt if it is this device's INTx source. Sources are
     /// level-triggered and may be shared with other slots; the device with
     /// nothing raised simply does nothing.

@@ -16,8 +16,10 @@
 //! 2. `uart.register()` (deferred calls for aborts); set UART and alarm
 //!    clients.
 //! 3. `PciEcam::find` + `enable_device` for each `edu`; build `Edu` from
-//!    BAR0 and `PciDevice::plic_interrupt`, hand them (and the IOMMU's
-//!    handler) to the chip as its `InterruptService`.
+//!    BAR0, `PciDevice::plic_interrupt`, the architecture's `DmaFence`
+//!    (`rv32::dma_fence::RiscvCoherentDmaFence` on QEMU) and the RAM its
+//!    IOMMU context may map; hand them (and the IOMMU's handler) to the
+//!    chip as its `InterruptService`.
 //! 4. Kernel loop: run processes with `rv32::SysCall`; after
 //!    `Interrupted` or when idle call `service_pending_interrupts`; sleep
 //!    with `sleep()` when nothing is runnable.

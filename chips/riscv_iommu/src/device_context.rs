@@ -13,6 +13,7 @@
 use crate::pool::{PagePool, Table};
 use crate::registers::ddtp;
 use kernel::ErrorCode;
+use kernel::platform::dma_fence::DmaFence;
 
 const DDT_ENTRY_V: u64 = 1;
 const PPN_SHIFT: u32 = 10;
@@ -90,7 +91,7 @@ impl Directory {
     /// context, and returns where the context is.
     pub fn locate(
         &self,
-        pool: &PagePool,
+        pool: &PagePool<'_, impl DmaFence>,
         root: Table,
         device_id: u32,
     ) -> Result<ContextSlot, ErrorCode> {
@@ -111,7 +112,7 @@ impl Directory {
     /// which locates every context's path, and nothing removes them).
     pub fn find(
         &self,
-        pool: &PagePool,
+        pool: &PagePool<'_, impl DmaFence>,
         root: Table,
         device_id: u32,
     ) -> Result<ContextSlot, ErrorCode> {
@@ -122,7 +123,7 @@ impl Directory {
     /// the next table where a non-leaf entry is invalid.
     fn walk(
         &self,
-        pool: &PagePool,
+        pool: &PagePool<'_, impl DmaFence>,
         root: Table,
         device_id: u32,
         missing: impl Fn(Table, usize) -> Result<Table, ErrorCode>,
@@ -156,13 +157,15 @@ pub struct ContextSlot {
 impl ContextSlot {
     /// Points the context at the Sv39 table `root` with tag `pscid`. The
     /// context is made invalid first (`tc` cleared, low word first), its
-    /// fields written, and `tc.V` set last after a fence, so the IOMMU
-    /// reads either an invalid context (it faults: blocked) or the whole
-    /// new one. Second stage Bare (`iohgatp` 0), no MSI translation
+    /// fields written and released to the IOMMU, and `tc.V` set last, so
+    /// the IOMMU reads either an invalid context (it faults: blocked) or
+    /// the whole new one. The page is released again after `tc.V`, so the
+    /// caller's next MMIO write (the `IODIR.INVAL_DDT` it queues) finds
+    /// the context valid. Second stage Bare (`iohgatp` 0), no MSI translation
     /// (`msiptp` 0, extended format only).
     pub fn write_translating(
         &self,
-        pool: &PagePool,
+        pool: &PagePool<'_, impl DmaFence>,
         directory: &Directory,
         root: Table,
         pscid: u32,
@@ -182,21 +185,23 @@ impl ContextSlot {
         if directory.extended {
             pool.install(self.table, self.first_word + FIELD_MSIPTP, 0);
         }
-        crate::barrier::io_fence();
+        pool.publish(self.table);
         // tc: V only; SXL = 0 (Sv39 is valid whatever fctl.GXL is).
         pool.install(self.table, self.first_word + FIELD_TC, TC_V);
+        pool.publish(self.table);
     }
 
-    /// Makes the context invalid: the IOMMU faults every access with cause
-    /// 258 ("DDT entry not valid"); there is no bypass.
-    pub fn write_blocking(&self, pool: &PagePool) {
+    /// Makes the context invalid, and releases the page to the IOMMU: it
+    /// faults every access with cause 258 ("DDT entry not valid") once it
+    /// reads the context again; there is no bypass.
+    pub fn write_blocking(&self, pool: &PagePool<'_, impl DmaFence>) {
         pool.clear(self.table, self.first_word + FIELD_TC);
-        crate::barrier::io_fence();
+        pool.publish(self.table);
     }
 
     /// The context's `tc` doubleword.
     #[cfg(test)]
-    fn tc(&self, pool: &PagePool) -> u64 {
+    fn tc(&self, pool: &PagePool<'_, impl DmaFence>) -> u64 {
         pool.read(self.table, self.first_word + FIELD_TC)
     }
 }
@@ -205,14 +210,7 @@ impl ContextSlot {
 mod tests {
     extern crate std;
     use super::*;
-    use crate::pool::Page;
-    use std::boxed::Box;
-    use std::vec::Vec;
-
-    fn pool(count: usize) -> PagePool<'static> {
-        let pages: Vec<Page> = (0..count).map(|_| Page::ZERO).collect();
-        PagePool::new(Box::leak(pages.into_boxed_slice()))
-    }
+    use crate::pool::test_pool::pool;
 
     #[test]
     fn levels_for_device_ids() {

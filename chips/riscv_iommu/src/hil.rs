@@ -29,8 +29,11 @@ use kernel::hil::iommu::{
     Attach, AttachClient, ContextId, DomainId, Domains, FaultClient, Faults, Fence, FenceClient,
     Geometry, Map, MapClient, Permissions, Translate, Translation,
 };
+use kernel::platform::dma_fence::DmaFence;
 
-impl<const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'_, CONTEXTS, DOMAINS> {
+impl<const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence>
+    RiscvIommu<'_, CONTEXTS, DOMAINS, F>
+{
     fn running(&self) -> Result<(), ErrorCode> {
         match self.state.get() {
             State::Running => Ok(()),
@@ -66,7 +69,9 @@ impl<const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'_, CONTEXTS, DOMAI
     }
 }
 
-impl<const CONTEXTS: usize, const DOMAINS: usize> Geometry for RiscvIommu<'_, CONTEXTS, DOMAINS> {
+impl<const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence> Geometry
+    for RiscvIommu<'_, CONTEXTS, DOMAINS, F>
+{
     fn context_count(&self) -> usize {
         CONTEXTS
     }
@@ -89,7 +94,7 @@ impl<const CONTEXTS: usize, const DOMAINS: usize> Geometry for RiscvIommu<'_, CO
 
     /// True: the IOMMU never caches a page-table entry with V clear (spec
     /// 1.0 section 2.8), and `map` only fills entries that were invalid
-    /// and orders its stores (`barrier::io_fence`) before it returns, so
+    /// and releases the tables to the IOMMU before it returns, so
     /// the next walk of any device finds them. `map_done` follows from the
     /// deferred call, with no command queued for it.
     fn map_visible_on_return(&self) -> bool {
@@ -97,7 +102,9 @@ impl<const CONTEXTS: usize, const DOMAINS: usize> Geometry for RiscvIommu<'_, CO
     }
 }
 
-impl<const CONTEXTS: usize, const DOMAINS: usize> Domains for RiscvIommu<'_, CONTEXTS, DOMAINS> {
+impl<const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence> Domains
+    for RiscvIommu<'_, CONTEXTS, DOMAINS, F>
+{
     fn create_domain(&self) -> Result<DomainId, ErrorCode> {
         self.running()?;
         let index = self
@@ -134,8 +141,8 @@ impl<const CONTEXTS: usize, const DOMAINS: usize> Domains for RiscvIommu<'_, CON
     }
 }
 
-impl<'a, const CONTEXTS: usize, const DOMAINS: usize> Map<'a>
-    for RiscvIommu<'a, CONTEXTS, DOMAINS>
+impl<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence> Map<'a>
+    for RiscvIommu<'a, CONTEXTS, DOMAINS, F>
 {
     fn set_client(&self, client: &'a dyn MapClient) {
         self.map_client.set(client);
@@ -153,8 +160,8 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> Map<'a>
         let root = self.root(domain)?;
         self.room(0)?;
         sv39::map(&self.tables, root, iova, phys, len, permissions)?;
-        // Order the entry stores before whatever starts the device.
-        crate::barrier::io_fence();
+        // Released before whatever starts the device.
+        self.tables.publish_all();
         self.start(self.issued(), Operation::Map { domain, iova, len })
     }
 
@@ -163,20 +170,25 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> Map<'a>
         let root = self.root(domain)?;
         self.room(1)?;
         sv39::unmap(&self.tables, root, iova, len)?;
+        // The cleared entries must be what the IOMMU reads from the
+        // invalidation on, or it could cache the old ones again.
+        self.tables.publish_all();
         let address = (len == PAGE_SIZE).then_some(iova as u64);
         let sequence = self.submit(&[Command::iotinval_vma(Some(Self::pscid(domain)), address)]);
         self.start(sequence, Operation::Unmap { domain, iova, len })
     }
 }
 
-impl<const CONTEXTS: usize, const DOMAINS: usize> Translate for RiscvIommu<'_, CONTEXTS, DOMAINS> {
+impl<const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence> Translate
+    for RiscvIommu<'_, CONTEXTS, DOMAINS, F>
+{
     fn translate(&self, domain: DomainId, iova: usize) -> Result<Option<Translation>, ErrorCode> {
         sv39::translate(&self.tables, self.root(domain)?, iova)
     }
 }
 
-impl<'a, const CONTEXTS: usize, const DOMAINS: usize> Attach<'a>
-    for RiscvIommu<'a, CONTEXTS, DOMAINS>
+impl<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence> Attach<'a>
+    for RiscvIommu<'a, CONTEXTS, DOMAINS, F>
 {
     fn set_client(&self, client: &'a dyn AttachClient) {
         self.attach_client.set(client);
@@ -230,8 +242,8 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> Attach<'a>
     }
 }
 
-impl<'a, const CONTEXTS: usize, const DOMAINS: usize> Fence<'a>
-    for RiscvIommu<'a, CONTEXTS, DOMAINS>
+impl<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence> Fence<'a>
+    for RiscvIommu<'a, CONTEXTS, DOMAINS, F>
 {
     fn set_client(&self, client: &'a dyn FenceClient) {
         self.fence_client.set(client);
@@ -246,8 +258,8 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> Fence<'a>
     }
 }
 
-impl<'a, const CONTEXTS: usize, const DOMAINS: usize> Faults<'a>
-    for RiscvIommu<'a, CONTEXTS, DOMAINS>
+impl<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence> Faults<'a>
+    for RiscvIommu<'a, CONTEXTS, DOMAINS, F>
 {
     fn set_client(&self, client: &'a dyn FaultClient) {
         self.fault_client.set(client);

@@ -31,6 +31,7 @@ use core::ptr::NonNull;
 use kernel::ErrorCode;
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
 use kernel::hil::iommu::{AttachClient, DomainId, FaultClient, FenceClient, MapClient};
+use kernel::platform::dma_fence::DmaFence;
 use kernel::utilities::StaticRef;
 use kernel::utilities::cells::OptionalCell;
 use kernel::utilities::registers::interfaces::{Readable, Writeable};
@@ -97,8 +98,16 @@ pub(crate) enum DomainState {
 }
 
 /// A RISC-V IOMMU instance with `CONTEXTS` device contexts and room for
-/// `DOMAINS` domains.
-pub struct RiscvIommu<'a, const CONTEXTS: usize, const DOMAINS: usize> {
+/// `DOMAINS` domains, sharing memory with it under the fence `F`.
+///
+/// The IOMMU reads the command queue, the device directory and the page
+/// tables, and writes the completion word and the fault queue, all by DMA.
+/// The board passes its architecture's `DmaFence`; the driver releases
+/// what it wrote before the MMIO write that makes the IOMMU read it
+/// (`cqt`, `ddtp`, the queue enables) or before a device may walk it, and
+/// acquires what the IOMMU wrote after it observed the write (the
+/// completion word's new value, `fqt` past a record).
+pub struct RiscvIommu<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence> {
     pub(crate) registers: StaticRef<IommuRegisters>,
     pub(crate) queues: NonNull<QueueMemory>,
     pub(crate) device_ids: [u32; CONTEXTS],
@@ -107,8 +116,8 @@ pub struct RiscvIommu<'a, const CONTEXTS: usize, const DOMAINS: usize> {
     /// walks to it from the device id, on the paths `init` built.
     attached: [Cell<u8>; CONTEXTS],
     pub(crate) domains: [Cell<DomainState>; DOMAINS],
-    pub(crate) directory_pages: PagePool<'a>,
-    pub(crate) tables: PagePool<'a>,
+    pub(crate) directory_pages: PagePool<'a, F>,
+    pub(crate) tables: PagePool<'a, F>,
     /// The directory's shape and root page, once `init` built it.
     pub(crate) directory: Cell<Option<(Directory, Table)>>,
     vectors: InterruptVectors,
@@ -123,6 +132,7 @@ pub struct RiscvIommu<'a, const CONTEXTS: usize, const DOMAINS: usize> {
     pub(crate) attach_client: OptionalCell<&'a dyn AttachClient>,
     pub(crate) fence_client: OptionalCell<&'a dyn FenceClient>,
     pub(crate) fault_client: OptionalCell<&'a dyn FaultClient>,
+    pub(crate) fence: F,
     _queues: PhantomData<&'a mut QueueMemory>,
 }
 
@@ -142,19 +152,23 @@ fn ppn_halves(phys: u64) -> (u32, u32) {
     ((ppn & 0x3f_ffff) as u32, (ppn >> 22) as u32)
 }
 
-impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, DOMAINS> {
+impl<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence>
+    RiscvIommu<'a, CONTEXTS, DOMAINS, F>
+{
     /// An instance at `registers` whose context `i` is the device with
     /// requester id `device_ids[i]`. `queues` holds its queues,
     /// `directory_pages` the device directory (1 page for device ids below
     /// 64, more for larger ids), `tables` the domains' page tables. The
-    /// IOMMU is untouched until `init`.
+    /// IOMMU is untouched until `init`. `fence` is the platform's DMA
+    /// fence (the pools hold it too).
     pub fn new(
         registers: StaticRef<IommuRegisters>,
         device_ids: [u32; CONTEXTS],
         queues: &'a mut QueueMemory,
-        directory_pages: PagePool<'a>,
-        tables: PagePool<'a>,
+        directory_pages: PagePool<'a, F>,
+        tables: PagePool<'a, F>,
         vectors: InterruptVectors,
+        fence: F,
     ) -> Self {
         // Domain indices (and `DETACHED`) must fit the byte `attached`
         // keeps per context; checked when the type is instantiated.
@@ -185,6 +199,7 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
             attach_client: OptionalCell::empty(),
             fence_client: OptionalCell::empty(),
             fault_client: OptionalCell::empty(),
+            fence,
             _queues: PhantomData,
         }
     }
@@ -238,6 +253,10 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
         self.directory.set(Some((directory, root)));
 
         let queues = self.queues.as_ptr();
+        // The IOMMU owns the queues from their enables on: whatever the
+        // board left in them is released first.
+        self.fence
+            .release(core::ptr::slice_from_raw_parts_mut(queues, 1));
         // SAFETY: both queues are inside `QueueMemory`, which the driver
         // holds for `'a` and the board placed in RAM; the command queue is
         // at offset 0 and the fault queue at 4096 of a 4 KiB-aligned block,
@@ -257,6 +276,8 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
             .write(fqcsr::fqen::SET + fqcsr::fie::SET);
         poll(|| !self.registers.fqcsr.is_set(fqcsr::busy))?;
 
+        // The paths `locate` built are walked from the `ddtp` write on.
+        self.directory_pages.publish_all();
         // SAFETY: `root` is a zeroed (all contexts invalid) directory page
         // from the driver's pool, laid out for `directory.mode()`; the pool
         // lives for `'a` and its pages never move.
@@ -443,6 +464,9 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
     fn complete_operations(&self) {
         let failed = self.state.get() == State::Failed;
         let done = self.completed();
+        // Seen the IOMMU's completion write: acquire it before the clients
+        // hear of it and reuse memory.
+        self.fence.acquire(self.completion_word());
         let result = if failed { Err(ErrorCode::FAIL) } else { Ok(()) };
         while let Some(entry) = self.pending.pop_if(|p| failed || reached(done, p.sequence)) {
             self.complete(entry.operation, result);
@@ -484,8 +508,8 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'a, CONTEXTS, D
     }
 }
 
-impl<const CONTEXTS: usize, const DOMAINS: usize> DeferredCallClient
-    for RiscvIommu<'_, CONTEXTS, DOMAINS>
+impl<const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence> DeferredCallClient
+    for RiscvIommu<'_, CONTEXTS, DOMAINS, F>
 {
     fn handle_deferred_call(&self) {
         self.complete_operations();

@@ -10,7 +10,6 @@
 
 #![no_std]
 
-mod barrier;
 mod commands;
 mod device_context;
 mod hil;

@@ -12,12 +12,20 @@
 //! cannot do 64-bit stores; the IOMMU reads at least 32 bits atomically,
 //! spec section 2.9 "Updating in-memory data structure entries").
 //!
+//! The IOMMU reads these pages by DMA, so the pool holds the board's
+//! `DmaFence` and releases pages to the IOMMU: a page as soon as it is
+//! zeroed ([`PagePool::allocate`]), and any page after entries are written
+//! ([`PagePool::publish`], [`PagePool::publish_all`]), before the write
+//! that makes the IOMMU walk them. The IOMMU never writes these pages (the
+//! driver leaves hardware A/D updates off), so nothing is acquired.
+//!
 //! Free pages form a list threaded through their first word. The pool is
 //! single-threaded (`Cell`s), as the kernel is.
 
 use core::cell::Cell;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
+use kernel::platform::dma_fence::DmaFence;
 
 /// Bytes in a page and in a table.
 pub const PAGE_SIZE: usize = 4096;
@@ -52,19 +60,22 @@ impl Table {
     }
 }
 
-/// Pages for IOMMU tables, handed out one at a time.
-pub struct PagePool<'a> {
+/// Pages for IOMMU tables, handed out one at a time, released to the
+/// IOMMU with the fence `F`.
+pub struct PagePool<'a, F: DmaFence> {
     base: NonNull<Page>,
     count: usize,
     free_head: Cell<usize>,
     free_count: Cell<usize>,
     stores: Cell<usize>,
+    fence: F,
     _pages: PhantomData<&'a mut [Page]>,
 }
 
-impl<'a> PagePool<'a> {
+impl<'a, F: DmaFence> PagePool<'a, F> {
     /// Takes `pages` for the life of the pool; all of them start free.
-    pub fn new(pages: &'a mut [Page]) -> PagePool<'a> {
+    /// `fence` is the platform's DMA fence for the IOMMU's table walks.
+    pub fn new(pages: &'a mut [Page], fence: F) -> PagePool<'a, F> {
         let count = pages.len();
         // `as_mut_ptr` of a slice is never null (dangling but aligned if the
         // slice is empty, in which case it is never dereferenced).
@@ -75,6 +86,7 @@ impl<'a> PagePool<'a> {
             free_head: Cell::new(NO_PAGE),
             free_count: Cell::new(0),
             stores: Cell::new(0),
+            fence,
             _pages: PhantomData,
         };
         for index in (0..count).rev() {
@@ -121,10 +133,27 @@ impl<'a> PagePool<'a> {
         }
         // The page may still hold entries from its previous use (`destroy`
         // does not clear them) and the free-list link: the zeroes must be
-        // visible to the IOMMU before any pointer to the page is installed
-        // (RVWMO orders stores to different addresses only with a fence).
-        crate::barrier::io_fence();
+        // visible to the IOMMU before any pointer to the page is installed,
+        // since a device may be walking the domain while it grows.
+        self.publish(table);
         Some(table)
+    }
+
+    /// Releases `table`'s page to the IOMMU: the entries written to it so
+    /// far are what any walk started after this sees.
+    pub fn publish(&self, table: Table) {
+        // The fence does not access the page; the pointer only names it.
+        self.fence
+            .release(core::ptr::slice_from_raw_parts_mut(table.page.as_ptr(), 1));
+    }
+
+    /// Releases every page of the pool to the IOMMU (after a change that
+    /// wrote entries in several tables).
+    pub fn publish_all(&self) {
+        self.fence.release(core::ptr::slice_from_raw_parts_mut(
+            self.base.as_ptr(),
+            self.count,
+        ));
     }
 
     /// Returns `table` to the pool. The caller must make sure the hardware
@@ -355,21 +384,35 @@ impl Entries<'_> {
     }
 }
 
+/// Pools for the crate's host tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_pool {
     extern crate std;
-    use super::*;
+    use super::{Page, PagePool};
+    use rv32::dma_fence::RiscvCoherentDmaFence;
     use std::boxed::Box;
     use std::vec::Vec;
 
-    pub(crate) fn pages(count: usize) -> &'static mut [Page] {
+    /// A pool of `count` fresh pages. On the host, `RiscvCoherentDmaFence`
+    /// is a compiler fence: nothing but the test reads the tables.
+    pub(crate) fn pool(count: usize) -> PagePool<'static, RiscvCoherentDmaFence> {
         let pages: Vec<Page> = (0..count).map(|_| Page::ZERO).collect();
-        Box::leak(pages.into_boxed_slice())
+        // SAFETY: no device reads these pages (host test).
+        let fence = unsafe { RiscvCoherentDmaFence::new() };
+        PagePool::new(Box::leak(pages.into_boxed_slice()), fence)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::test_pool::pool;
+    use super::*;
+    use std::vec::Vec;
 
     #[test]
     fn allocate_all_then_none_then_reuse() {
-        let pool = PagePool::new(pages(3));
+        let pool = pool(3);
         assert_eq!(pool.free_count(), 3);
         let tables: Vec<Table> = (0..3).map(|_| pool.allocate().unwrap()).collect();
         assert!(pool.allocate().is_none());
@@ -392,7 +435,7 @@ mod tests {
 
     #[test]
     fn table_at_rejects_foreign_and_unaligned() {
-        let pool = PagePool::new(pages(2));
+        let pool = pool(2);
         let table = pool.allocate().unwrap();
         assert!(pool.table_at(table.phys() + 8).is_none());
         assert!(pool.table_at(table.phys() + 2 * PAGE_SIZE).is_none());
@@ -401,21 +444,21 @@ mod tests {
 
     #[test]
     fn entries_are_checked_once() {
-        let pool = PagePool::new(pages(2));
+        let pool = pool(2);
         let table = pool.allocate().unwrap();
         assert!(pool.entries(table, 0, ENTRIES).is_some());
         assert!(pool.entries(table, ENTRIES, 0).is_some());
         assert!(pool.entries(table, 1, ENTRIES).is_none());
         assert!(pool.entries(table, ENTRIES + 1, 0).is_none());
         assert!(pool.entries(table, 3, usize::MAX).is_none());
-        let other = PagePool::new(pages(1));
+        let other = super::test_pool::pool(1);
         let foreign = other.allocate().unwrap();
         assert!(pool.entries(foreign, 0, 1).is_none());
     }
 
     #[test]
     fn runs_install_check_and_clear() {
-        let pool = PagePool::new(pages(1));
+        let pool = pool(1);
         let table = pool.allocate().unwrap();
         let run = pool.entries(table, 10, 5).unwrap();
         assert_eq!(run.low_union(), 0);
@@ -447,7 +490,7 @@ mod tests {
 
     #[test]
     fn install_and_clear_write_both_halves() {
-        let pool = PagePool::new(pages(1));
+        let pool = pool(1);
         let table = pool.allocate().unwrap();
         pool.install(table, 511, 0x1234_5678_9abc_def1);
         assert_eq!(pool.read(table, 511), 0x1234_5678_9abc_def1);

@@ -17,9 +17,12 @@ use crate::iommu::{
 };
 use crate::registers::{cqcsr, fqcsr};
 use kernel::hil::iommu::{ContextId, Fault};
+use kernel::platform::dma_fence::DmaFence;
 use kernel::utilities::registers::interfaces::{Readable, Writeable};
 
-impl<const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'_, CONTEXTS, DOMAINS> {
+impl<const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence>
+    RiscvIommu<'_, CONTEXTS, DOMAINS, F>
+{
     pub(crate) fn queue_memory(&self) -> *mut QueueMemory {
         self.queues.as_ptr()
     }
@@ -27,6 +30,25 @@ impl<const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'_, CONTEXTS, DOMAI
     pub(crate) fn completion_address(&self) -> u64 {
         // SAFETY: only computes an address inside `QueueMemory`.
         unsafe { core::ptr::addr_of!((*self.queue_memory()).completion) as u64 }
+    }
+
+    /// The completion word, for the DMA fence.
+    pub(crate) fn completion_word(&self) -> *mut [u32] {
+        // SAFETY: only computes an address inside `QueueMemory`.
+        let word = unsafe { core::ptr::addr_of_mut!((*self.queue_memory()).completion) };
+        core::ptr::slice_from_raw_parts_mut(word.cast::<u32>(), 1)
+    }
+
+    /// The command queue, for the DMA fence.
+    fn command_queue(&self) -> *mut [u64] {
+        // SAFETY: only computes an address inside `QueueMemory`.
+        unsafe { core::ptr::addr_of_mut!((*self.queue_memory()).command_queue) }
+    }
+
+    /// The fault queue, for the DMA fence.
+    fn fault_queue(&self) -> *mut [u64] {
+        // SAFETY: only computes an address inside `QueueMemory`.
+        unsafe { core::ptr::addr_of_mut!((*self.queue_memory()).fault_queue) }
     }
 
     /// The last sequence number the hardware has written.
@@ -114,8 +136,10 @@ impl<const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'_, CONTEXTS, DOMAI
         ));
     }
 
-    /// Queues `commands` and an `IOFENCE.C`; returns the sequence number
-    /// its completion writes. The caller checked `has_room`.
+    /// Queues `commands` and an `IOFENCE.C`, releases the command queue to
+    /// the IOMMU and publishes the new tail; returns the sequence number
+    /// the fence's completion writes. The caller checked `has_room`, and
+    /// released any table or directory page the commands are about.
     pub(crate) fn submit(&self, commands: &[Command]) -> u32 {
         let sequence = self.issued.get().wrapping_add(1);
         for command in commands {
@@ -123,7 +147,7 @@ impl<const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'_, CONTEXTS, DOMAI
         }
         self.write_fence(sequence);
         self.issued.set(sequence);
-        crate::barrier::io_fence();
+        self.fence.release(self.command_queue());
         self.registers.cqt.set(self.tail.get());
         sequence
     }
@@ -163,7 +187,7 @@ impl<const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'_, CONTEXTS, DOMAI
             let failed = self.read_command(head);
             self.write_command_at(head, &failed.broadened());
         }
-        crate::barrier::io_fence();
+        self.fence.release(self.command_queue());
         self.registers.cqcsr.write(
             cqcsr::cqen::SET
                 + cqcsr::cie::SET
@@ -209,6 +233,8 @@ impl<const CONTEXTS: usize, const DOMAINS: usize> RiscvIommu<'_, CONTEXTS, DOMAI
             if head == self.registers.fqt.get() & mask {
                 break;
             }
+            // `fqt` is past the record: the IOMMU wrote it.
+            self.fence.acquire(self.fault_queue());
             let record = self.read_fault_record(head as usize);
             self.registers.fqh.set((head + 1) & mask);
             self.report(record);

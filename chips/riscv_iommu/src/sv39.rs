@@ -29,6 +29,7 @@ use crate::pool::{ENTRIES, PAGE_SIZE, PagePool, Table};
 use core::ops::Range;
 use kernel::ErrorCode;
 use kernel::hil::iommu::{Permissions, Translation};
+use kernel::platform::dma_fence::DmaFence;
 
 /// Size of a 2 MiB superpage (a level-1 leaf).
 pub const SUPERPAGE_SIZE: usize = PAGE_SIZE * ENTRIES;
@@ -85,7 +86,7 @@ fn permissions_of(pte: u64) -> Permissions {
 
 /// The table an entry points to: it must be a valid non-leaf entry whose
 /// target is a page of the pool.
-fn next_table(pool: &PagePool, pte: u64) -> Result<Option<Table>, ErrorCode> {
+fn next_table(pool: &PagePool<'_, impl DmaFence>, pte: u64) -> Result<Option<Table>, ErrorCode> {
     if pte & PTE_V == 0 {
         return Ok(None);
     }
@@ -174,7 +175,7 @@ impl Leaves {
 /// `NOMEM` (the pool cannot hold the tables needed), `FAIL` (a table
 /// points outside the pool: memory corruption).
 pub fn map(
-    pool: &PagePool,
+    pool: &PagePool<'_, impl DmaFence>,
     root: Table,
     iova: usize,
     phys: usize,
@@ -224,7 +225,7 @@ struct MapCheck {
 /// counts the tables to allocate, without writing. One walk from the root
 /// per 2 MiB span, then one load per 4 KiB page.
 fn check_map(
-    pool: &PagePool,
+    pool: &PagePool<'_, impl DmaFence>,
     root: Table,
     pages: Range<usize>,
     leaves: Leaves,
@@ -268,7 +269,11 @@ fn check_map(
 }
 
 /// Returns the table `table[entry]` points to, creating it if absent.
-fn table_or_new(pool: &PagePool, table: Table, entry: usize) -> Result<Table, ErrorCode> {
+fn table_or_new(
+    pool: &PagePool<'_, impl DmaFence>,
+    table: Table,
+    entry: usize,
+) -> Result<Table, ErrorCode> {
     if let Some(next) = next_table(pool, pool.read(table, entry))? {
         return Ok(next);
     }
@@ -281,7 +286,7 @@ fn table_or_new(pool: &PagePool, table: Table, entry: usize) -> Result<Table, Er
 /// `check_map`), creating the tables on its path unless its level-0 table
 /// is given.
 fn install_span(
-    pool: &PagePool,
+    pool: &PagePool<'_, impl DmaFence>,
     root: Table,
     span: Range<usize>,
     leaves: Leaves,
@@ -328,7 +333,12 @@ fn install_span(
 /// Errors: `INVAL` (alignment, empty, overflow, beyond `IOVA_BITS`, or
 /// part of a superpage), `FAIL` (a table points outside the pool, or a
 /// level-0 entry is a pointer: memory corruption).
-pub fn unmap(pool: &PagePool, root: Table, iova: usize, len: usize) -> Result<usize, ErrorCode> {
+pub fn unmap(
+    pool: &PagePool<'_, impl DmaFence>,
+    root: Table,
+    iova: usize,
+    len: usize,
+) -> Result<usize, ErrorCode> {
     let pages = check_range(iova, len)?;
     unmap_pages(pool, root, pages.clone(), false)?;
     unmap_pages(pool, root, pages, true)
@@ -338,7 +348,7 @@ pub fn unmap(pool: &PagePool, root: Table, iova: usize, len: usize) -> Result<us
 /// clears them if `clear`, else only checks that no superpage is cut and
 /// that the walk meets no malformed entry.
 fn unmap_pages(
-    pool: &PagePool,
+    pool: &PagePool<'_, impl DmaFence>,
     root: Table,
     pages: Range<usize>,
     clear: bool,
@@ -384,7 +394,7 @@ fn unmap_pages(
 
 /// Walks the table for `iova`. `Ok(None)` if it is not mapped.
 pub fn translate(
-    pool: &PagePool,
+    pool: &PagePool<'_, impl DmaFence>,
     root: Table,
     iova: usize,
 ) -> Result<Option<Translation>, ErrorCode> {
@@ -418,7 +428,7 @@ pub fn translate(
 /// Returns every table of the tree rooted at `root`, and `root`, to the
 /// pool. The caller guarantees no context uses the tree and that the
 /// hardware can no longer use cached pointers into it.
-pub fn destroy(pool: &PagePool, root: Table) {
+pub fn destroy(pool: &PagePool<'_, impl DmaFence>, root: Table) {
     for i2 in 0..ENTRIES {
         let Ok(Some(level1)) = next_table(pool, pool.read(root, i2)) else {
             continue;

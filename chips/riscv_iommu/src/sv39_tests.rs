@@ -8,18 +8,12 @@
 
 extern crate std;
 use super::*;
-use crate::pool::Page;
-use std::boxed::Box;
+use crate::pool::test_pool::pool;
 use std::vec::Vec;
 
 const MIB: usize = 1 << 20;
 
-fn pool(count: usize) -> PagePool<'static> {
-    let pages: Vec<Page> = (0..count).map(|_| Page::ZERO).collect();
-    PagePool::new(Box::leak(pages.into_boxed_slice()))
-}
-
-fn leaf(pool: &PagePool, root: Table, iova: usize) -> u64 {
+fn leaf(pool: &PagePool<'_, impl DmaFence>, root: Table, iova: usize) -> u64 {
     let mut table = root;
     for level in (0..3).rev() {
         let pte = pool.read(table, index(iova / PAGE_SIZE, level));
@@ -304,7 +298,13 @@ const GIB: usize = 1 << 30;
 
 /// Checks that `pages` pages from `iova` translate to consecutive physical
 /// pages from `phys` with `page_size`.
-fn assert_mapped(pool: &PagePool, root: Table, iova: usize, phys: usize, pages: usize) {
+fn assert_mapped(
+    pool: &PagePool<'_, impl DmaFence>,
+    root: Table,
+    iova: usize,
+    phys: usize,
+    pages: usize,
+) {
     for page in 0..pages {
         let found = translate(pool, root, iova + page * PAGE_SIZE)
             .unwrap()

@@ -16,6 +16,7 @@ use kernel::utilities::StaticRef;
 use riscv_iommu::registers::IommuRegisters;
 use riscv_iommu::{InterruptVectors, Page, PagePool, QueueMemory, RiscvIommu};
 use riscv_iommu_model::Model;
+use rv32::dma_fence::RiscvCoherentDmaFence;
 
 /// Contexts of a modelled instance.
 pub const CONTEXTS: usize = 2;
@@ -25,7 +26,7 @@ pub const DOMAINS: usize = 4;
 const DIRECTORY_PAGES: usize = 4;
 
 /// The driver of one modelled instance.
-pub type Chip = RiscvIommu<'static, CONTEXTS, DOMAINS>;
+pub type Chip = RiscvIommu<'static, CONTEXTS, DOMAINS, RiscvCoherentDmaFence>;
 
 /// `count` zeroed pages that live until the test process ends.
 pub fn leak_pages(count: usize) -> &'static mut [Page] {
@@ -47,6 +48,10 @@ pub fn instance(device_ids: [u32; CONTEXTS], table_pages: usize) -> (Model, &'st
     model.add_ram(directory.as_ptr() as usize, size_of_val(directory));
     let tables = leak_pages(table_pages);
     model.add_ram(tables.as_ptr() as usize, size_of_val(tables));
+    // SAFETY: the model is the only DMA master and it reads host memory
+    // directly, so it is coherent with the CPU (host build: a compiler
+    // fence).
+    let fence = unsafe { RiscvCoherentDmaFence::new() };
     // SAFETY: the model's register block is boxed, 4 KiB and 4 KiB-aligned,
     // so it stays put while the model lives; the tests stop using the
     // driver before they drop the model.
@@ -55,9 +60,10 @@ pub fn instance(device_ids: [u32; CONTEXTS], table_pages: usize) -> (Model, &'st
         registers,
         device_ids,
         queues,
-        PagePool::new(directory),
-        PagePool::new(tables),
+        PagePool::new(directory, fence),
+        PagePool::new(tables, fence),
         InterruptVectors { civ: 0, fiv: 1 },
+        fence,
     )));
     iommu.register();
     (model, iommu)
