@@ -47,12 +47,25 @@ for k in 0 1 2 3 4 5 6 7 8; do
     slots+=("$(printf '0x%08x 0x%08x' $((0x80100000 + k * 0x10000)) $((0x80300000 + k * 0x10000)))")
 done
 # Every binary of the userland workspace.
-apps=(hello sleep spin_a spin_b peek kernel_jump panic_demo syscall_bench dma_demo dma_readonly dma_switch dma_thief)
+apps=(hello sleep spin_a spin_b peek read_past_flash read_past_break kernel_jump panic_demo syscall_bench dma_demo dma_readonly dma_switch dma_thief)
+
+# Kernel memory (bytes) each app asks for in its TBF (elf2tab --kernel-heap):
+# room for the grants of the drivers it uses. As on Tock, the kernel carves
+# grants from what the TBF's minimum RAM size leaves above the app's break,
+# and a grant that does not fit fails with NOMEM. The board prints what each
+# process used ("grants used N of M B") when the run ends, and
+# tests/qemu checks that every app's figure covers its use.
+kernel_heap() {
+    case "$1" in
+    dma_*) echo 512 ;;
+    *) echo 256 ;;
+    esac
+}
 
 say() { printf 'apps: %s\n' "$*" >&2; }
 known() {
     local app
-    for app in "${apps[@]}"; do [ "$app" = "$1" ] && return 0; done
+    for app in "${apps[@]}" hello_tight; do [ "$app" = "$1" ] && return 0; done
     return 1
 }
 die() { say "error: $*"; exit 1; }
@@ -72,6 +85,22 @@ symbol() {
     value=$(readelf -sW "$1" | awk -v name="$2" '$8 == name { print $2; exit }')
     [ -n "$value" ] || die "symbol $2 missing in $1"
     printf '0x%08x\n' "$((16#$value))"
+}
+
+# Bytes of the static RAM of ELF $1 (RAM at $2) that elf2tab's minimum RAM
+# size does not already count: _initial_break - RAM start, less the stack and
+# the writable segments loaded from flash (what elf2tab adds up).
+unaccounted_ram() {
+    local initial_break segments
+    initial_break=$(symbol "$1" _initial_break)
+    segments=0
+    local size
+    for size in $(readelf -lW "$1" | awk '$1 == "LOAD" && $3 != $4 && $7 ~ /W/ { print $6 }'); do
+        segments=$((segments + size))
+    done
+    local need=$((initial_break - $2 - stack_size - segments))
+    [ "$need" -ge 0 ] || need=0
+    echo "$need"
 }
 
 build() {
@@ -104,16 +133,36 @@ build() {
         done
     done
     for app in "${apps[@]}"; do
-        local inputs=()
-        for slot in "${slots[@]}"; do
-            read -r flash ram <<<"$slot"
-            inputs+=("$out/elf/$arch.$flash.$ram/$app.elf,$arch.$flash.$ram")
-        done
-        "$elf2tab" --deterministic --kernel-major 2 --kernel-minor 0 \
-            -n "$app" -o "$out/$app.tab" --stack "$stack_size" \
-            "${inputs[@]}" >/dev/null
-        say "wrote build/apps/$app.tab"
+        pack "$app" "$app" "$(kernel_heap "$app")"
     done
+    # hello packed with no kernel memory at all: its grants cannot be
+    # allocated, so it prints nothing (tests/qemu pins this, as on Tock).
+    pack hello hello_tight 0
+}
+
+# Packs the ELFs of app $1 (every slot) into build/apps/$2.tab, named $2,
+# asking for $3 bytes of kernel memory.
+pack() {
+    local app=$1 name=$2 kernel_memory=$3 inputs=() flash ram
+    for slot in "${slots[@]}"; do
+        read -r flash ram <<<"$slot"
+        inputs+=("$out/elf/$arch.$flash.$ram/$app.elf,$arch.$flash.$ram")
+    done
+    # elf2tab's minimum RAM size is the RAM segments it finds, the stack,
+    # --app-heap and --kernel-heap. The app's start-up code brk's to
+    # _initial_break (stack, .data, .bss and alignment padding that no
+    # segment covers), so --app-heap is set to what the segments and the
+    # stack do not account for: the TBF then asks for exactly the app's
+    # static RAM plus its kernel memory. The layout is the same in every
+    # slot; the first slot's ELF is measured.
+    read -r flash ram <<<"${slots[0]}"
+    local app_heap
+    app_heap=$(unaccounted_ram "$out/elf/$arch.$flash.$ram/$app.elf" "$ram")
+    "$elf2tab" --deterministic --kernel-major 2 --kernel-minor 0 \
+        -n "$name" -o "$out/$name.tab" --stack "$stack_size" \
+        --app-heap "$app_heap" --kernel-heap "$kernel_memory" \
+        "${inputs[@]}" >/dev/null
+    say "wrote build/apps/$name.tab"
 }
 
 install() {

@@ -509,11 +509,12 @@ impl<'a, T: Default, Upcalls: UpcallSize, AllowROs: AllowRoSize, AllowRWs: Allow
             if !process.is_alive() || process.grant_entered(self.grant.grant_num) {
                 continue;
             }
-            if let Some(base) = process.grant_ptr(self.grant.grant_num) {
+            let grant = process.grant_ptr(self.grant.grant_num);
+            if let (Some(base), Some(process_id)) = (grant, process.process_id()) {
                 return Some(ProcessGrant {
                     grant: self.grant,
                     process,
-                    process_id: ProcessId::new(kernel, process.identifier(), self.index - 1),
+                    process_id,
                     base,
                 });
             }

@@ -12,9 +12,10 @@ use crate::capabilities::{MemoryAllocationCapability, ProcessManagementCapabilit
 use crate::errorcode::ErrorCode;
 use crate::grant::{AllowRoSize, AllowRwSize, Grant, UpcallSize};
 use crate::process::{
-    FunctionCall, FunctionCallSource, MAX_GRANTS, ProcessId, ProcessLayout, ProcessStandard, State,
-    Task,
+    FunctionCall, FunctionCallSource, MAX_GRANTS, Process, ProcessId, ProcessLayout,
+    ProcessStandard, State, Task,
 };
+use crate::process_memory::{ProcessMemoryObserver, Revocation};
 use crate::syscall::SyscallReturn;
 
 /// What the caller of `handle_syscall` must do next with the process.
@@ -38,28 +39,6 @@ pub enum FaultPolicy {
     Stop,
     /// Restart it from its entry point, at most this many times, then stop.
     Restart(usize),
-}
-
-/// Whether an observer finished revoking device access to process memory.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
-pub enum Revocation {
-    /// Nothing of the process's memory is reachable by a device any more.
-    Complete,
-    /// Revocation was started (e.g. an IOTLB invalidation is in flight); the
-    /// observer will call `Kernel::revocation_complete` when it is done.
-    Pending,
-}
-
-/// Told when a process instance ends (exit, fault, restart), before its
-/// memory can change hands. The proposed Tock kernel change described in
-/// `doc/process-memory-revocation.md`.
-pub trait ProcessMemoryObserver {
-    /// `process_id` has ended. Remove every device mapping of its memory and
-    /// detach its contexts. Return `Complete` only once the hardware can no
-    /// longer reach that memory (invalidation completed); otherwise
-    /// `Pending`, and call `Kernel::revocation_complete` later. Until every
-    /// observer is complete the slot does not run again.
-    fn process_memory_revoked(&self, process_id: ProcessId) -> Revocation;
 }
 
 /// The kernel: process slots and grant bookkeeping.
@@ -136,18 +115,18 @@ impl Kernel {
         let index = self
             .processes
             .iter()
-            .position(|p| p.state() == State::Unused)
+            .position(|p| p.layout().is_none())
             .ok_or(ErrorCode::NOMEM)?;
-        let process = &self.processes[index];
-        let identifier = self.fresh_identifier();
-        process.load(layout, identifier);
+        let process_id = self.fresh_process_id(index);
+        self.processes[index].load(layout, process_id);
         self.update_flash_access();
-        Ok(ProcessId::new(self, identifier, index))
+        Ok(process_id)
     }
 
-    /// Widens each loaded process's flash access to the end of its last
-    /// page, unless another process's flash starts inside that page (the
-    /// bytes gained are then padding or unused flash, never another app).
+    /// Sets each loaded process's flash access end: its TBF object's end
+    /// rounded up to its access granule, unless another process's flash
+    /// starts before that (then exactly the object's end). With Tock's
+    /// granule of 4 bytes this is Tock's flash region.
     fn update_flash_access(&self) {
         let loaded = || self.processes.iter().filter_map(ProcessStandard::layout);
         for process in self.processes.iter() {
@@ -155,17 +134,19 @@ impl Kernel {
                 continue;
             };
             let end = layout.flash_start + layout.flash_len;
-            let page_end = end.next_multiple_of(crate::process::ACCESS_GRANULE);
+            let page_end = end.next_multiple_of(layout.access_granule);
             let shared =
                 loaded().any(|other| other.flash_start >= end && other.flash_start < page_end);
             process.set_flash_access_end(if shared { end } else { page_end });
         }
     }
 
-    fn fresh_identifier(&self) -> usize {
-        let id = self.next_identifier.get();
-        self.next_identifier.set(id + 1);
-        id
+    /// A new id for the instance about to start in slot `index`.
+    /// Identifiers count from 0 and are never reused, as in Tock.
+    fn fresh_process_id(&'static self, index: usize) -> ProcessId {
+        let identifier = self.next_identifier.get();
+        self.next_identifier.set(identifier + 1);
+        ProcessId::new(self, identifier, index)
     }
 
     /// The slot at `index`, if any.
@@ -177,8 +158,7 @@ impl Kernel {
     /// any state). Identifiers start at 0, as in Tock, so no identifier
     /// value can stand for an empty slot.
     pub fn process_id_at(&'static self, index: usize) -> Option<ProcessId> {
-        let process = self.processes.get(index)?;
-        (process.state() != State::Unused).then(|| ProcessId::new(self, process.identifier(), index))
+        self.processes.get(index)?.process_id()
     }
 
     pub fn process_count(&self) -> usize {
@@ -190,7 +170,7 @@ impl Kernel {
     pub fn process_slot(&self, pid: ProcessId) -> Option<&'static ProcessStandard> {
         self.processes
             .get(pid.raw_index())
-            .filter(|p| p.identifier() == pid.id() && p.state() != State::Unused)
+            .filter(|p| p.process_id() == Some(pid))
     }
 
     /// The process `pid` names, if that instance is alive.
@@ -203,11 +183,41 @@ impl Kernel {
     }
 
     /// Tock's `process_map_or`: `closure` on the process, or `default`.
-    pub fn process_map_or<F, R>(&self, default: R, pid: ProcessId, closure: F) -> R
+    pub(crate) fn process_map_or<F, R>(&self, default: R, pid: ProcessId, closure: F) -> R
     where
         F: FnOnce(&ProcessStandard) -> R,
     {
         self.process_slot(pid).map_or(default, closure)
+    }
+
+    /// Tock's `process_map_or_external`: `closure` on process `processid`
+    /// if it still exists (in any state), else `default`.
+    pub fn process_map_or_external<F, R>(
+        &self,
+        default: R,
+        processid: ProcessId,
+        closure: F,
+        _capability: &dyn ProcessManagementCapability,
+    ) -> R
+    where
+        F: FnOnce(&dyn Process) -> R,
+    {
+        self.process_slot(processid)
+            .map_or(default, |process| closure(process))
+    }
+
+    /// Tock's `process_each_capability`: `closure` on every process, in
+    /// slot order.
+    pub fn process_each_capability<F>(
+        &'static self,
+        _capability: &dyn ProcessManagementCapability,
+        mut closure: F,
+    ) where
+        F: FnMut(&dyn Process),
+    {
+        for process in self.processes.iter().filter(|p| p.layout().is_some()) {
+            closure(process);
+        }
     }
 
     /// True if some process is alive.
@@ -217,14 +227,32 @@ impl Kernel {
 
     // ----- lifecycle ----------------------------------------------------------
 
-    /// Tells every observer that `pid` ended; returns how many are still
-    /// revoking.
-    fn revoke_memory(&self, pid: ProcessId) -> usize {
-        self.memory_observers
-            .iter()
-            .filter_map(Cell::get)
-            .filter(|o| o.process_memory_revoked(pid) == Revocation::Pending)
-            .count()
+    /// Stops `process` (instance `pid`) with `state` and, if it was still
+    /// alive, tells every memory observer, once per instance: a process
+    /// that faulted and is then terminated or restarted is not reported
+    /// twice. Hook point of the proposed Tock change (`process_memory`).
+    fn stop_and_revoke(&self, process: &ProcessStandard, pid: ProcessId, state: State) {
+        let was_alive = process.is_alive();
+        // Not alive from here on: grants can no longer be entered, no new
+        // upcalls, no syscalls.
+        process.terminate(state);
+        if was_alive {
+            let pending = self
+                .memory_observers
+                .iter()
+                .filter_map(Cell::get)
+                .filter(|o| o.process_memory_revoked(pid) == Revocation::Pending)
+                .count();
+            process.add_revocations_pending(pending);
+        }
+    }
+
+    /// Starts the slot's new instance if a restart was asked for and every
+    /// observer is done with the old one.
+    fn restart_when_revoked(&'static self, process: &ProcessStandard, pid: ProcessId) {
+        if process.take_restart_when_revoked() {
+            process.reset(self.fresh_process_id(pid.raw_index()));
+        }
     }
 
     /// Ends `pid` for good with `state` (Terminated or Faulted).
@@ -232,33 +260,27 @@ impl Kernel {
         let Some(process) = self.process_slot(pid) else {
             return;
         };
-        // Not alive from here on: grants can no longer be entered, no new
-        // upcalls, no syscalls.
         process.set_completion_code(code);
-        process.terminate(state);
-        let pending = self.revoke_memory(pid);
-        process.set_revocations_pending(pending, false);
+        self.stop_and_revoke(process, pid, state);
     }
 
     /// Restarts `pid` as a new instance (new identifier) from its entry,
-    /// once device access to the old instance's memory is revoked.
+    /// once device access to the old instance's memory is revoked; until
+    /// then it is `Terminated` with revocations pending.
     pub(crate) fn restart_process(&'static self, pid: ProcessId) {
         let Some(process) = self.process_slot(pid) else {
             return;
         };
-        process.terminate(State::Revoking);
+        self.stop_and_revoke(process, pid, State::Terminated);
         process.bump_restart_count();
-        let pending = self.revoke_memory(pid);
-        process.set_revocations_pending(pending, true);
-        if pending == 0 {
-            process.set_revocations_pending(0, false);
-            process.reset(self.fresh_identifier());
-        }
+        process.request_restart();
+        self.restart_when_revoked(process, pid);
     }
 
     /// An observer finished revoking device access to the memory of the
-    /// ended instance `pid`. When the last one does, a restarting slot
-    /// starts its new instance.
+    /// ended instance `pid`. When the last one does, a restart that was
+    /// asked for starts the new instance. Calls for an instance that is
+    /// alive, was replaced, or has nothing pending are ignored.
     pub fn revocation_complete(
         &'static self,
         pid: ProcessId,
@@ -270,9 +292,8 @@ impl Kernel {
         if process.is_alive() || process.revocations_pending() == 0 {
             return;
         }
-        if process.revocation_done() {
-            process.reset(self.fresh_identifier());
-        }
+        process.revocation_done();
+        self.restart_when_revoked(process, pid);
     }
 
     /// Handles a fault of `pid` under the board's fault policy. Returns true

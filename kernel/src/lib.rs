@@ -22,6 +22,7 @@ pub mod hil;
 pub mod platform;
 pub mod process;
 pub mod process_loading;
+pub mod process_memory;
 pub mod processbuffer;
 pub mod scheduler;
 pub mod syscall;
@@ -35,5 +36,5 @@ mod syscall_driver;
 mod syscall_handler;
 
 pub use crate::errorcode::ErrorCode;
-pub use crate::kernel::{FaultPolicy, Kernel, ProcessMemoryObserver, Revocation, SyscallOutcome};
+pub use crate::kernel::{FaultPolicy, Kernel, SyscallOutcome};
 pub use crate::process::ProcessId;

@@ -3,11 +3,13 @@
 
 //! Processes: identifiers, states, tasks, and the per-process record.
 //!
-//! `ProcessId`, `ShortId`, `Error`, `State`, `Task`, `FunctionCall` and
-//! `ReturnArguments` have the names and shapes of Tock's `kernel::process`.
-//! `ProcessStandard` (in `process_standard.rs`) is this kernel's one process
-//! implementation (Tock has a `Process` trait with `ProcessStandard` as its
-//! main implementation; no capsule sees either).
+//! `ProcessId`, `ShortId`, `Error`, `State`, `Task`, `FunctionCall`,
+//! `ReturnArguments` and the `Process` trait have the names and shapes of
+//! Tock's `kernel::process` (the trait with the subset of Tock's methods
+//! that boards use to report on processes). `ProcessStandard` (in
+//! `process_standard.rs`) is this kernel's one implementation; boards reach
+//! it as `&dyn Process` through `Kernel::process_map_or_external` and
+//! `Kernel::process_each_capability`, as in Tock.
 //!
 //! # Memory model
 //!
@@ -20,8 +22,16 @@
 //!  |                        |                  |  only, never PMP)   |
 //! ```
 //!
-//! The process moves `app_break` with memop brk/sbrk; capsules' grants are
-//! carved downwards from `memory_end`, as in Tock. The two may never cross.
+//! As in Tock on RISC-V, a process starts with its break at `memory_start`
+//! (no accessible RAM) and moves it with memop brk/sbrk; capsules' grants
+//! are carved downwards from `memory_end`. The two may never cross. The
+//! block is as long as the TBF's minimum RAM size, so the room left for
+//! grants is what the app asked for beyond the memory it brk's to (elf2tab's
+//! `--kernel-heap`): an app that asks for too little gets `NOMEM` from a
+//! grant, as on Tock. (Tock also keeps its process record, upcall queue and
+//! grant pointer table at the top of the block, and adds their size to it;
+//! this kernel keeps them in the process slot, so the grant room is the
+//! same.)
 //! The host test harness and the real kernel both use exactly this record;
 //! only where the RAM block comes from differs (a static region on the
 //! board, leaked host memory in tests).
@@ -37,13 +47,10 @@ pub use crate::process_standard::ProcessStandard;
 
 /// Number of grants (drivers with per-process state) a process can hold.
 pub const MAX_GRANTS: usize = 16;
-/// Granule of process RAM access above the break.
-///
-/// The architecture may let a process access its RAM up to the next
-/// multiple of this above its break (the PMP then covers whole pages, which
-/// QEMU emulates far faster; see `arch/rv32/src/pmp.rs`). Grants are never
-/// carved below that point, so the extra bytes are the process's own.
-pub const ACCESS_GRANULE: usize = 4096;
+/// Granule of the RISC-V PMP's top-of-range regions: a process's flash and
+/// RAM access ends at its flash end and its break, each rounded up to this,
+/// as in Tock.
+pub const PMP_GRANULE: usize = 4;
 /// Pending tasks (upcalls) a process can have queued, as in Tock.
 pub const TASK_QUEUE_LEN: usize = 10;
 
@@ -147,11 +154,10 @@ impl From<Error> for ErrorCode {
     }
 }
 
-/// Scheduling state of a process slot.
+/// Scheduling state of a process (Tock's `State`, without `Stopped`: this
+/// kernel has no process console that could stop one).
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum State {
-    /// No process in this slot.
-    Unused,
     /// Ready to run (or running).
     Running,
     /// Waiting in yield-wait for any upcall.
@@ -160,11 +166,78 @@ pub enum State {
     YieldedFor(UpcallId),
     /// Ended by a fault; kept for its fault report until restarted.
     Faulted,
-    /// Ended by exit-terminate (or the fault policy stopped it).
+    /// Ended by exit-terminate (or the fault policy stopped it). A process
+    /// being restarted stays here until device access to its memory is
+    /// revoked (`Process::memory_revocations_pending`).
     Terminated,
-    /// Restarting: waits until every device mapping of the old instance's
-    /// memory is revoked (see `Kernel::revocation_complete`), then runs anew.
-    Revoking,
+}
+
+/// A process, as boards and the kernel's process-management callers see it
+/// (the subset of Tock's `Process` trait this kernel implements, same names
+/// and signatures).
+pub trait Process {
+    /// The id of this process instance.
+    fn processid(&self) -> ProcessId;
+    /// Its ShortId.
+    fn short_app_id(&self) -> ShortId;
+    /// How many times it was restarted.
+    fn get_restart_count(&self) -> usize;
+    /// Its package name from the TBF header.
+    fn get_process_name(&self) -> &'static str;
+    /// True if it has queued tasks.
+    fn has_tasks(&self) -> bool;
+    /// Number of queued tasks.
+    fn pending_tasks(&self) -> usize;
+    /// Its scheduling state.
+    fn get_state(&self) -> State;
+    /// True if it can run or be woken (running or yielded).
+    fn is_running(&self) -> bool;
+    /// `None` while it has not ended; `Some(None)` if it ended with no
+    /// completion code (a fault); `Some(Some(code))` after an exit.
+    fn get_completion_code(&self) -> Option<Option<u32>>;
+    /// System calls it made.
+    fn debug_syscall_count(&self) -> usize;
+    /// Upcalls dropped because its task queue was full.
+    fn debug_dropped_upcall_count(&self) -> usize;
+    /// Where its flash and RAM are, and where its break and grant region
+    /// are now.
+    fn get_addresses(&self) -> ProcessAddresses;
+    /// Memory observers that have not yet confirmed that no device can
+    /// reach this ended instance's memory (see `process_memory`); a restart
+    /// waits until this is 0. The proposed addition to Tock's trait; the
+    /// default is for process types that never report their end to memory
+    /// observers.
+    fn memory_revocations_pending(&self) -> usize {
+        0
+    }
+}
+
+/// A process's addresses (Tock's `ProcessAddresses`).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct ProcessAddresses {
+    /// Start of its TBF object in flash.
+    pub flash_start: usize,
+    /// First byte after the TBF header and protected trailer.
+    pub flash_non_protected_start: usize,
+    /// End of what the integrity check covers (this kernel does not check
+    /// credentials: the end of the TBF object).
+    pub flash_integrity_end: *const u8,
+    /// End of its TBF object.
+    pub flash_end: usize,
+    /// Start of its RAM block.
+    pub sram_start: usize,
+    /// Its current break.
+    pub sram_app_brk: usize,
+    /// Lowest address of its grant region.
+    pub sram_grant_start: usize,
+    /// End of its RAM block.
+    pub sram_end: usize,
+    /// Heap start the process reported (memop 11; not recorded here).
+    pub sram_heap_start: Option<usize>,
+    /// Stack top the process reported (memop 10; not recorded here).
+    pub sram_stack_top: Option<usize>,
+    /// Lowest stack pointer seen (not recorded here).
+    pub sram_stack_bottom: Option<usize>,
 }
 
 /// Why the kernel calls into a process function.
@@ -238,4 +311,10 @@ pub struct ProcessLayout {
     pub memory_len: usize,
     /// Initial app break (end of the process-accessible part).
     pub initial_break: usize,
+    /// What the process's flash and RAM access ends are rounded up to:
+    /// `PMP_GRANULE` (Tock's exact ends) unless the board chose a wider
+    /// power of two (`LoaderConfig::access_granule`). Grants are never
+    /// carved below the rounded break, so the bytes gained are the
+    /// process's own.
+    pub access_granule: usize,
 }

@@ -31,15 +31,16 @@
 //!   Tock: an app with a fixed RAM address gets exactly that address, which
 //!   must lie at or above the end of the previous process's RAM and inside
 //!   the region; other apps go right after the previous one. Each block is
-//!   `minimum_ram_size` rounded up to the board's alignment (the
-//!   process-accessible part, up to the initial break), then the board's
-//!   grant reserve from the next `process::ACCESS_GRANULE` boundary on.
+//!   the TBF's `minimum_ram_size` rounded up to the board's alignment; the
+//!   initial break is the block's start (Tock's RISC-V processes start with
+//!   no accessible RAM and brk to what they need), and grants take what the
+//!   process leaves above its break (see `process` for the memory model).
 
 use core::fmt;
 
 use crate::capabilities::ProcessManagementCapability;
 use crate::kernel::Kernel;
-use crate::process::{ACCESS_GRANULE, ProcessId, ProcessLayout};
+use crate::process::{ProcessId, ProcessLayout};
 use crate::tbf::{self, TbfHeader, TbfParseError};
 
 /// Kernel major version an app's Kernel Version TLV must name.
@@ -55,11 +56,15 @@ pub struct LoaderConfig {
     pub app_ram_start: usize,
     /// Length of that region.
     pub app_ram_len: usize,
-    /// Bytes above each process's accessible RAM kept for its grants.
-    pub grant_reserve: usize,
     /// Alignment (a power of two, at least 4) of process RAM blocks and of
-    /// the accessible size.
+    /// their size. Tock's RISC-V PMP needs 4.
     pub ram_alignment: usize,
+    /// What each process's flash and RAM access ends are rounded up to (a
+    /// power of two, at least `process::PMP_GRANULE`). `PMP_GRANULE` gives
+    /// Tock's exact ends; a wider granule (e.g. 4096, which QEMU's PMP
+    /// emulates faster) lets a process reach up to that many bytes more of
+    /// its own block and takes as many from its grant room.
+    pub access_granule: usize,
     /// Refuse apps without a Kernel Version TLV (Tock does).
     pub require_kernel_version: bool,
 }
@@ -78,7 +83,8 @@ pub enum LoadError {
     /// Its RAM block `start..start+len` is not free inside app RAM (or its
     /// size overflows).
     RamNotAvailable { start: usize, len: usize },
-    /// The board's alignment is not a power of two of at least 4.
+    /// The board's RAM alignment or access granule is not a power of two
+    /// of at least 4.
     BadAlignment(usize),
     /// Every process slot is taken; the walk stops here.
     NoProcessSlot,
@@ -196,35 +202,21 @@ struct RamCursor {
 }
 
 impl RamCursor {
-    /// Places a block for `header`: `(memory_start, accessible, total)`.
-    ///
-    /// The grant reserve starts at the first `ACCESS_GRANULE` boundary at
-    /// or above the initial break: the kernel never carves grants below it
-    /// (the architecture may give the process the rest of that page), so
-    /// the whole reserve stays usable for grants.
-    fn place(
-        &self,
-        header: &TbfHeader,
-        grant_reserve: usize,
-    ) -> Result<(usize, usize, usize), LoadError> {
+    /// Places a block for `header`: `(memory_start, length)`.
+    fn place(&self, header: &TbfHeader) -> Result<(usize, usize), LoadError> {
         let round = |n: usize| n.checked_next_multiple_of(self.alignment);
         let not_available = |start: usize, len: usize| LoadError::RamNotAvailable { start, len };
         let minimum = header.minimum_ram_size() as usize;
-        let accessible = round(minimum).ok_or(not_available(self.next, minimum))?;
+        let len = round(minimum).ok_or(not_available(self.next, minimum))?;
         let start = match header.fixed_ram_address() {
             Some(fixed) => fixed as usize,
-            None => round(self.next).ok_or(not_available(self.next, accessible))?,
+            None => round(self.next).ok_or(not_available(self.next, len))?,
         };
-        let end = start
-            .checked_add(accessible)
-            .and_then(|brk| brk.checked_next_multiple_of(ACCESS_GRANULE))
-            .and_then(|grants| grants.checked_add(round(grant_reserve)?))
-            .ok_or(not_available(start, accessible))?;
-        let total = end - start;
+        let end = start.checked_add(len).ok_or(not_available(start, len))?;
         if start >= self.next && start % 4 == 0 && end <= self.end {
-            Ok((start, accessible, total))
+            Ok((start, len))
         } else {
-            Err(not_available(start, total))
+            Err(not_available(start, len))
         }
     }
 }
@@ -256,11 +248,14 @@ fn load_processes_at(
         ram_end: config.app_ram_start,
         ..LoadSummary::default()
     };
-    if !config.ram_alignment.is_power_of_two() || config.ram_alignment < 4 {
+    let bad_alignment = [config.ram_alignment, config.access_granule]
+        .into_iter()
+        .find(|&a| !a.is_power_of_two() || a < crate::process::PMP_GRANULE);
+    if let Some(alignment) = bad_alignment {
         report(&LoadEvent::Skipped {
             address: base,
             name: "",
-            error: LoadError::BadAlignment(config.ram_alignment),
+            error: LoadError::BadAlignment(alignment),
         });
         summary.skipped += 1;
         return summary;
@@ -395,7 +390,7 @@ fn layout_for(
             actual: app_start,
         });
     }
-    let (memory_start, accessible, total) = ram.place(header, config.grant_reserve)?;
+    let (memory_start, memory_len) = ram.place(header)?;
     Ok(ProcessLayout {
         name: header.name(),
         short_id: header.short_id,
@@ -404,8 +399,9 @@ fn layout_for(
         entry: flash_start + header.init_fn_offset() as usize,
         app_start,
         memory_start,
-        memory_len: total,
-        initial_break: memory_start + accessible,
+        memory_len,
+        initial_break: memory_start,
+        access_granule: config.access_granule,
     })
 }
 

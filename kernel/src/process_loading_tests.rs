@@ -16,7 +16,6 @@ use std::vec::Vec;
 
 const RAM_START: usize = 0x8030_0000;
 const RAM_LEN: usize = 0x10_0000;
-const GRANTS: usize = 0x1000;
 /// Where the tests pretend app flash is (TBF addresses are 32-bit).
 const FLASH_BASE: usize = 0x8010_0000;
 
@@ -24,8 +23,8 @@ fn config() -> LoaderConfig {
     LoaderConfig {
         app_ram_start: RAM_START,
         app_ram_len: RAM_LEN,
-        grant_reserve: GRANTS,
         ram_alignment: 0x100,
+        access_granule: crate::process::PMP_GRANULE,
         require_kernel_version: true,
     }
 }
@@ -114,15 +113,17 @@ fn loads_fixed_address_apps_at_their_addresses() {
     assert_eq!(l[0].app_start, base + 0x80);
     assert_eq!(l[0].entry, base + 0x80 + 32);
     assert_eq!(l[0].memory_start, 0x8030_0000);
-    assert_eq!(l[0].initial_break, 0x8030_1800);
-    // Grants from the first 4 KiB boundary above the break.
-    assert_eq!(l[0].memory_len, 0x2000 + GRANTS);
+    // As Tock on RISC-V: the break starts at the memory start, and the
+    // block is exactly the TBF's minimum RAM size (grants included).
+    assert_eq!(l[0].initial_break, 0x8030_0000);
+    assert_eq!(l[0].memory_len, 0x1800);
+    assert_eq!(l[0].access_granule, 4);
     assert_eq!(l[1].flash_start, base + 0x1000);
     assert_eq!(l[1].memory_start, 0x8031_0000);
-    assert_eq!(summary.ram_end, 0x8031_0000 + 0x2000 + GRANTS);
+    assert_eq!(summary.ram_end, 0x8031_0000 + 0x2000);
     assert_eq!(
         lines[0],
-        std::format!("Loading process 'hello' at {base:#010x}, RAM 0x80300000..0x80303000")
+        std::format!("Loading process 'hello' at {base:#010x}, RAM 0x80300000..0x80301800")
     );
     // The kernel really has them, runnable.
     assert_eq!(k.process_at(0).unwrap().state(), State::Running);
@@ -146,11 +147,12 @@ fn loads_a_real_elf2tab_app_where_libtock_rs_expects_it() {
     assert_eq!(l.app_start, 0x8010_0080);
     assert_eq!(l.memory_start, 0x8030_0000);
     // 0x100c rounded up to the 0x100 alignment.
-    assert_eq!(l.initial_break, 0x8030_1100);
+    assert_eq!(l.memory_len, 0x1100);
+    assert_eq!(l.initial_break, 0x8030_0000);
     assert_eq!(l.flash_len, 0x1524);
     assert_eq!(
         lines[0],
-        "Loading process 'hello' at 0x80100000, RAM 0x80300000..0x80303000"
+        "Loading process 'hello' at 0x80100000, RAM 0x80300000..0x80301100"
     );
 }
 
@@ -164,8 +166,8 @@ fn position_independent_apps_are_packed_after_each_other() {
     let l = layouts(&events);
     // 0x1234 rounds up to 0x1300.
     assert_eq!(l[0].memory_start, RAM_START);
-    assert_eq!(l[0].initial_break, RAM_START + 0x1300);
-    assert_eq!(l[1].memory_start, RAM_START + 0x2000 + GRANTS);
+    assert_eq!(l[0].memory_len, 0x1300);
+    assert_eq!(l[1].memory_start, RAM_START + 0x1300);
     // Entry: flash + header + init_fn_offset; app start after the trailer.
     let h = tbf::parse_header(&f[..0x400]).unwrap();
     assert_eq!(
@@ -301,7 +303,7 @@ fn ram_outside_the_region_or_overlapping_is_refused() {
             // Past the end of app RAM.
             &fixed_app("outside", 0x8040_0000, 0x1000),
             // Straddles the end of app RAM.
-            &fixed_app("straddle", 0x803f_f000, 0x1000),
+            &fixed_app("straddle", 0x803f_f000, 0x2000),
             &fixed_app("b", 0x8032_0000, 0x1000),
         ],
         0,
@@ -392,8 +394,8 @@ fn mutated_flash_never_panics_the_loader() {
             assert!(
                 l.memory_start >= RAM_START && l.memory_start + l.memory_len <= RAM_START + RAM_LEN
             );
-            let grants = l.memory_start + l.memory_len - GRANTS;
-            assert!(grants.is_multiple_of(ACCESS_GRANULE) && grants >= l.initial_break);
+            assert_eq!(l.initial_break, l.memory_start);
+            assert!(l.memory_len.is_multiple_of(0x100));
         }
     }
 }

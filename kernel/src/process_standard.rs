@@ -8,7 +8,8 @@ use core::cell::Cell;
 
 use crate::errorcode::ErrorCode;
 use crate::process::{
-    ACCESS_GRANULE, Error, MAX_GRANTS, ProcessLayout, ShortId, State, TASK_QUEUE_LEN, Task,
+    Error, MAX_GRANTS, Process, ProcessAddresses, ProcessId, ProcessLayout, ShortId, State,
+    TASK_QUEUE_LEN, Task,
 };
 use crate::upcall::UpcallId;
 
@@ -33,7 +34,8 @@ impl GrantSlot {
 
 /// One process slot.
 pub struct ProcessStandard {
-    identifier: Cell<usize>,
+    /// The instance in this slot; `None` while the slot is empty.
+    process_id: Cell<Option<ProcessId>>,
     state: Cell<State>,
     layout: Cell<Option<ProcessLayout>>,
     app_break: Cell<usize>,
@@ -52,10 +54,10 @@ pub struct ProcessStandard {
     /// (Tock's allow high-water mark).
     allow_high_water: Cell<usize>,
     /// Memory observers that have not yet finished revoking device access
-    /// to the previous instance's memory.
+    /// to the ended instance's memory (see `process_memory`).
     revocations_pending: Cell<usize>,
-    /// Restart once `revocations_pending` reaches 0.
-    restart_when_revoked: Cell<bool>,
+    /// A restart was asked for: it happens once `revocations_pending` is 0.
+    restart_requested: Cell<bool>,
     /// End of the flash the process may read and execute: its TBF object,
     /// widened to the next `ACCESS_GRANULE` boundary unless another
     /// process's flash starts in between (set by `Kernel::load_process`).
@@ -75,8 +77,8 @@ impl ProcessStandard {
     /// An empty slot.
     pub const fn new() -> Self {
         ProcessStandard {
-            identifier: Cell::new(0),
-            state: Cell::new(State::Unused),
+            process_id: Cell::new(None),
+            state: Cell::new(State::Terminated),
             layout: Cell::new(None),
             app_break: Cell::new(0),
             kernel_break: Cell::new(0),
@@ -89,7 +91,7 @@ impl ProcessStandard {
             syscall_count: Cell::new(0),
             allow_high_water: Cell::new(0),
             revocations_pending: Cell::new(0),
-            restart_when_revoked: Cell::new(false),
+            restart_requested: Cell::new(false),
             start_pending: Cell::new(false),
             flash_access_end: Cell::new(0),
         }
@@ -97,8 +99,9 @@ impl ProcessStandard {
 
     // ----- identity and layout --------------------------------------------
 
-    pub fn identifier(&self) -> usize {
-        self.identifier.get()
+    /// The instance in this slot, if the slot holds one (in any state).
+    pub fn process_id(&self) -> Option<ProcessId> {
+        self.process_id.get()
     }
 
     pub fn state(&self) -> State {
@@ -198,10 +201,19 @@ impl ProcessStandard {
         }
     }
 
-    /// Moves the app break. It must stay at or above the initial
-    /// `memory_start`, and below the grant region.
+    /// Moves the app break, with Tock's checks: not below the highest
+    /// allowed byte (nor the memory start), and its access end (the break
+    /// rounded up to the granule) not in the grant region. (Tock also
+    /// refuses the end of the block, which its own records always lie
+    /// below; this kernel keeps them in the slot, so the whole block can be
+    /// the process's, and a break up to the TBF's minimum RAM size always
+    /// succeeds, as on Tock.)
     pub(crate) fn brk(&self, new_break: usize) -> Result<usize, Error> {
-        if new_break < self.memory_start() || new_break > self.kernel_break.get() {
+        if new_break < self.allow_high_water.get() || new_break > self.memory_end() {
+            return Err(Error::AddressOutOfBounds);
+        }
+        let access_end = new_break.checked_next_multiple_of(self.access_granule());
+        if access_end.is_none_or(|end| end > self.kernel_break.get()) {
             return Err(Error::OutOfMemory);
         }
         let old = self.app_break.get();
@@ -212,22 +224,22 @@ impl ProcessStandard {
     // ----- lifecycle ----------------------------------------------------------
 
     /// Puts a process into this slot, runnable from its entry point.
-    /// `identifier` must be unique among all process instances ever created.
-    pub(crate) fn load(&self, layout: ProcessLayout, identifier: usize) {
+    /// `process_id` must be unique among all process instances ever created.
+    pub(crate) fn load(&self, layout: ProcessLayout, process_id: ProcessId) {
         self.layout.set(Some(layout));
         self.restart_count.set(0);
-        self.reset(identifier);
+        self.reset(process_id);
     }
 
     /// Resets the slot to a fresh instance: new identifier, break at its
     /// initial value, no grants, no tasks, the entry call queued. The caller
     /// (the kernel) is responsible for making sure nothing still references
     /// the old instance's memory (revocation, see `Kernel`).
-    pub(crate) fn reset(&self, identifier: usize) {
+    pub(crate) fn reset(&self, process_id: ProcessId) {
         let Some(layout) = self.layout.get() else {
             return;
         };
-        self.identifier.set(identifier);
+        self.process_id.set(Some(process_id));
         self.app_break.set(layout.initial_break);
         self.allow_high_water.set(layout.memory_start);
         self.kernel_break
@@ -243,6 +255,12 @@ impl ProcessStandard {
         self.state.set(State::Running);
     }
 
+    fn access_granule(&self) -> usize {
+        self.layout
+            .get()
+            .map_or(crate::process::PMP_GRANULE, |l| l.access_granule)
+    }
+
     /// End of the flash range the architecture lets the process read and
     /// execute (at least the end of its TBF object).
     pub fn flash_access_end(&self) -> usize {
@@ -254,12 +272,12 @@ impl ProcessStandard {
     }
 
     /// End of the RAM the architecture lets the process read and write: the
-    /// break, widened to its `ACCESS_GRANULE` boundary, never into the
-    /// grant region.
+    /// break rounded up to the access granule (`brk` and `carve` keep that
+    /// below the grant region).
     pub fn ram_access_end(&self) -> usize {
         self.app_break
             .get()
-            .next_multiple_of(ACCESS_GRANULE)
+            .next_multiple_of(self.access_granule())
             .min(self.kernel_break.get())
     }
 
@@ -283,16 +301,30 @@ impl ProcessStandard {
         self.revocations_pending.get()
     }
 
-    pub(crate) fn set_revocations_pending(&self, n: usize, restart: bool) {
-        self.revocations_pending.set(n);
-        self.restart_when_revoked.set(restart);
+    pub(crate) fn add_revocations_pending(&self, n: usize) {
+        self.revocations_pending
+            .set(self.revocations_pending.get() + n);
     }
 
-    /// Counts one revocation done; true if the slot should now restart.
-    pub(crate) fn revocation_done(&self) -> bool {
-        let n = self.revocations_pending.get().saturating_sub(1);
-        self.revocations_pending.set(n);
-        n == 0 && self.restart_when_revoked.replace(false)
+    /// Counts one revocation done.
+    pub(crate) fn revocation_done(&self) {
+        self.revocations_pending
+            .set(self.revocations_pending.get().saturating_sub(1));
+    }
+
+    /// True while a restart waits for revocations to complete.
+    pub fn restart_requested(&self) -> bool {
+        self.restart_requested.get()
+    }
+
+    pub(crate) fn request_restart(&self) {
+        self.restart_requested.set(true);
+    }
+
+    /// True once, if a restart was asked for and nothing is still being
+    /// revoked: the caller must then reset the slot to a new instance.
+    pub(crate) fn take_restart_when_revoked(&self) -> bool {
+        self.revocations_pending.get() == 0 && self.restart_requested.replace(false)
     }
 
     pub(crate) fn bump_restart_count(&self) {
@@ -354,7 +386,7 @@ impl ProcessStandard {
             .checked_sub(size)
             .map(|s| s & !(align.max(1) - 1))
             .ok_or(Error::OutOfMemory)?;
-        if start < self.app_break.get().next_multiple_of(ACCESS_GRANULE) {
+        if start < self.ram_access_end() {
             return Err(Error::OutOfMemory);
         }
         self.kernel_break.set(start);
@@ -451,6 +483,81 @@ impl ProcessStandard {
     }
 }
 
+impl Process for ProcessStandard {
+    fn processid(&self) -> ProcessId {
+        // The kernel hands out `&dyn Process` only for occupied slots.
+        self.process_id
+            .get()
+            .expect("Process::processid on an empty slot")
+    }
+
+    fn short_app_id(&self) -> ShortId {
+        self.short_id()
+    }
+
+    fn get_restart_count(&self) -> usize {
+        self.restart_count()
+    }
+
+    fn get_process_name(&self) -> &'static str {
+        self.name()
+    }
+
+    fn has_tasks(&self) -> bool {
+        self.pending_tasks() > 0
+    }
+
+    fn pending_tasks(&self) -> usize {
+        self.task_len.get()
+    }
+
+    fn get_state(&self) -> State {
+        self.state()
+    }
+
+    fn is_running(&self) -> bool {
+        self.is_alive()
+    }
+
+    fn get_completion_code(&self) -> Option<Option<u32>> {
+        match self.state() {
+            State::Faulted | State::Terminated => Some(self.completion_code()),
+            _ => None,
+        }
+    }
+
+    fn debug_syscall_count(&self) -> usize {
+        self.syscall_count()
+    }
+
+    fn debug_dropped_upcall_count(&self) -> usize {
+        self.dropped_upcall_count()
+    }
+
+    fn get_addresses(&self) -> ProcessAddresses {
+        let layout = self.layout.get();
+        let flash_start = layout.map_or(0, |l| l.flash_start);
+        let flash_end = layout.map_or(0, |l| l.flash_start + l.flash_len);
+        ProcessAddresses {
+            flash_start,
+            flash_non_protected_start: layout.map_or(0, |l| l.app_start),
+            flash_integrity_end: core::ptr::without_provenance(flash_end),
+            flash_end,
+            sram_start: self.memory_start(),
+            sram_app_brk: self.app_break(),
+            sram_grant_start: self.kernel_break(),
+            sram_end: self.memory_end(),
+            sram_heap_start: None,
+            sram_stack_top: None,
+            sram_stack_bottom: None,
+        }
+    }
+
+    fn memory_revocations_pending(&self) -> usize {
+        self.revocations_pending()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,7 +574,17 @@ mod tests {
             memory_start: 0x10000,
             memory_len: 0x1000,
             initial_break: 0x10800,
+            access_granule: crate::process::PMP_GRANULE,
         }
+    }
+
+    extern crate std;
+
+    /// An id for a process of a kernel with no slots of its own.
+    fn pid() -> ProcessId {
+        let kernel: &'static crate::Kernel =
+            std::boxed::Box::leak(std::boxed::Box::new(crate::Kernel::new(&[])));
+        ProcessId::new(kernel, 0, 0)
     }
 
     fn task(n: usize) -> Task {
@@ -485,7 +602,7 @@ mod tests {
     #[test]
     fn task_queue_full_is_reported_and_counted() {
         let p = ProcessStandard::new();
-        p.load(layout(), 1);
+        p.load(layout(), pid());
         for i in 0..TASK_QUEUE_LEN {
             assert_eq!(p.enqueue_task(task(i)), Ok(()));
         }
@@ -513,7 +630,7 @@ mod tests {
     fn dead_process_takes_no_tasks() {
         let p = ProcessStandard::new();
         assert_eq!(p.enqueue_task(task(0)), Err(ErrorCode::NODEVICE));
-        p.load(layout(), 1);
+        p.load(layout(), pid());
         p.terminate(State::Terminated);
         assert_eq!(p.enqueue_task(task(0)), Err(ErrorCode::NODEVICE));
     }
@@ -526,21 +643,45 @@ mod tests {
                 memory_len: 0x3000,
                 ..layout()
             },
-            1,
+            pid(),
         );
-        // Break 0x10800, so grants stay at or above its granule end 0x11000.
+        // Break 0x10802: its PMP end is 0x10804, and grants stay above it.
+        assert_eq!(p.brk(0x10802), Ok(0x10800));
+        assert_eq!(p.ram_access_end(), 0x10804);
+        assert_eq!(p.carve(0x27fc, 4), Ok(0x10804));
+        assert_eq!(p.carve(4, 4), Err(Error::OutOfMemory));
+        // The break cannot grow into the grant region either, not even by
+        // the bytes its PMP rounding would add.
+        assert_eq!(p.brk(0x10805), Err(Error::OutOfMemory));
+        assert_eq!(p.brk(0x10804), Ok(0x10802));
+        // Nor below the memory start, nor past the end of the block.
+        assert_eq!(p.brk(0xffff), Err(Error::AddressOutOfBounds));
+        assert_eq!(p.brk(0x13001), Err(Error::AddressOutOfBounds));
+    }
+
+    #[test]
+    fn a_wider_access_granule_keeps_grants_out_of_reach() {
+        let p = ProcessStandard::new();
+        p.load(
+            ProcessLayout {
+                memory_len: 0x3000,
+                access_granule: 0x1000,
+                ..layout()
+            },
+            pid(),
+        );
+        // Break 0x10800, access up to 0x11000: grants only above that.
+        assert_eq!(p.ram_access_end(), 0x11000);
         assert_eq!(p.carve(0x1f00, 8), Ok(0x11100));
         assert_eq!(p.carve(0x200, 8), Err(Error::OutOfMemory));
-        // The break cannot grow into the grant region either.
-        assert_eq!(p.brk(0x11101), Err(Error::OutOfMemory));
-        assert_eq!(p.brk(0x11100), Ok(0x10800));
-        assert_eq!(p.brk(0xffff), Err(Error::OutOfMemory));
+        assert_eq!(p.brk(0x11001), Err(Error::OutOfMemory));
+        assert_eq!(p.brk(0x11000), Ok(0x10800));
     }
 
     #[test]
     fn memory_checks_reject_overflow_and_outside() {
         let p = ProcessStandard::new();
-        p.load(layout(), 1);
+        p.load(layout(), pid());
         assert!(p.in_app_owned_memory(0x10000, 0x800));
         assert!(!p.in_app_owned_memory(0x10000, 0x801));
         assert!(!p.in_app_owned_memory(0xffff, 1));

@@ -96,7 +96,9 @@ impl RoundRobin {
             let Some(process) = kernel.process_at(index).filter(|p| p.is_alive()) else {
                 continue;
             };
-            let pid = ProcessId::new(kernel, process.identifier(), index);
+            let Some(pid) = process.process_id() else {
+                continue;
+            };
             let state = &mut states[index];
             if !Self::make_ready(kernel, boundary, process, pid, state) {
                 continue;
@@ -107,7 +109,7 @@ impl RoundRobin {
         let waiting = (0..kernel.process_count()).any(|i| {
             kernel
                 .process_at(i)
-                .is_some_and(|p| p.is_alive() || p.state() == State::Revoking)
+                .is_some_and(|p| p.is_alive() || p.restart_requested())
         });
         if !waiting && !DeferredCall::has_tasks() {
             return Event::NothingAlive;

@@ -181,16 +181,10 @@ impl Kernel {
         operand: usize,
         arg0: usize,
     ) -> SyscallReturn {
-        let high_water = process.allow_high_water();
-        let set_break = |new_break: usize| -> Result<usize, ErrorCode> {
-            if new_break < high_water {
-                // Would un-own memory a capsule may still hold an allow of
-                // (or a device a mapping of). INVAL, as TRD104 describes;
-                // Tock's kernel returns NOMEM for every refused brk.
-                return Err(ErrorCode::INVAL);
-            }
-            process.brk(new_break).map_err(|_| ErrorCode::NOMEM)
-        };
+        // Every refused brk is NOMEM, as in Tock, including one below the
+        // highest allowed byte (which would un-own memory a capsule may
+        // still hold an allow of, or a device a mapping of).
+        let set_break = |new_break: usize| process.brk(new_break).map_err(|_| ErrorCode::NOMEM);
         let layout = process.layout();
         match operand {
             0 => match set_break(arg0) {

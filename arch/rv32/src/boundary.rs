@@ -6,9 +6,10 @@
 //! Connects the kernel's scheduler to `SysCall`: PMP regions come from the
 //! process's layout on every switch (flash: the whole TBF object, read and
 //! execute; RAM: memory start up to the current app break, read and write;
-//! both widened by the kernel to whole 4 KiB pages where the bytes gained
-//! are the process's own, see `ProcessStandard::ram_access_end`; nothing
-//! else, so the grant region and the kernel stay out of reach), and
+//! both rounded up by the kernel to the PMP's 4-byte granule, as Tock's
+//! regions are, or to a wider granule a board chose, see
+//! `ProcessStandard::ram_access_end`; nothing else, so the grant region and
+//! the kernel stay out of reach), and
 //! the arch-level `ContextSwitchReason` is turned into the kernel's: system
 //! call registers are decoded with `Syscall::from_register_arguments`
 //! (TRD104), an unknown class counts as a fault, as in Tock.
@@ -121,9 +122,8 @@ impl UserspaceKernelBoundary for SysCall {
         process: &ProcessStandard,
         state: &mut Rv32StoredState,
     ) -> syscall::ContextSwitchReason {
-        // The kernel widens both regions to whole pages where the bytes
-        // gained are the process's own (`flash_access_end`,
-        // `ram_access_end`): QEMU's PMP is slow on partly covered pages.
+        // The kernel rounds both ends up to the process's access granule
+        // (`flash_access_end`, `ram_access_end`).
         let config = process.layout().and_then(|layout| {
             process_pmp(
                 layout.flash_start,

@@ -63,8 +63,16 @@ const NUM_PROCS: usize = 8;
 const APP_FLASH: (usize, usize) = (0x8010_0000, 0x10_0000);
 /// App RAM: processes' RAM blocks, at the addresses libtock-rs links for.
 const APP_RAM: (usize, usize) = (0x8030_0000, 0x10_0000);
-/// Grant region each process gets above its accessible RAM.
-const GRANT_RESERVE: usize = 0x2000;
+/// What processes' flash and RAM access ends are rounded up to: Tock's
+/// exact ends (the PMP's 4-byte granule), unless the `page-granular-pmp`
+/// feature widens them to 4 KiB pages, which QEMU's PMP emulates faster;
+/// each process then reaches up to a page more of its own block, and has
+/// that much less room for grants.
+const ACCESS_GRANULE: usize = if cfg!(feature = "page-granular-pmp") {
+    4096
+} else {
+    kernel::process::PMP_GRANULE
+};
 /// Time slice of the round-robin scheduler.
 const TIMESLICE_US: u32 = 10_000;
 /// The platform RISC-V IOMMU of `virt,iommu-sys=on`.
@@ -138,7 +146,10 @@ struct EduPolicy {
 
 impl ContextPolicy for EduPolicy {
     fn may_use(&self, process: ProcessId, instance: usize, context: usize) -> bool {
-        let name = self.kernel.process_map_or("", process, |p| p.name());
+        let capability = create_capability!(ProcessManagementCapability);
+        let name =
+            self.kernel
+                .process_map_or_external("", process, |p| p.get_process_name(), &capability);
         instance == 0
             && EDU_USERS
                 .get(context)
@@ -384,8 +395,8 @@ pub extern "C" fn main() -> ! {
     let config = LoaderConfig {
         app_ram_start: APP_RAM.0,
         app_ram_len: APP_RAM.1,
-        grant_reserve: GRANT_RESERVE,
-        ram_alignment: kernel::process::ACCESS_GRANULE,
+        ram_alignment: kernel::process::PMP_GRANULE,
+        access_granule: ACCESS_GRANULE,
         require_kernel_version: false,
     };
     let summary =
@@ -426,7 +437,12 @@ pub extern "C" fn main() -> ! {
         match scheduler.step(kernel, platform, chip, boundary, timer, states) {
             Event::Faulted { process, index } => {
                 faults += 1;
-                let name = kernel.process_at(index).map_or("?", ProcessStandard::name);
+                let name = kernel.process_map_or_external(
+                    "?",
+                    process,
+                    |p| p.get_process_name(),
+                    &process_cap,
+                );
                 kprintln!(
                     "\n---| Process '{}' faulted: {} at {:#010x} |---",
                     name,
@@ -441,7 +457,7 @@ pub extern "C" fn main() -> ! {
                     if restarted { "restarted" } else { "stopped" }
                 );
             }
-            Event::NothingAlive => finish(kernel, faults),
+            Event::NothingAlive => finish(kernel, faults, &process_cap),
             Event::Ran(_) | Event::Idle => {}
         }
     }
@@ -517,21 +533,34 @@ fn print_ram_costs() {
 
 /// Ends the run: every process has exited or been stopped. Waits for the
 /// console to drain, prints a summary and ends QEMU through the finisher.
-fn finish(kernel: &'static Kernel, faults: usize) -> ! {
-    for process in (0..kernel.process_count()).filter_map(|index| kernel.process_at(index)) {
-        match (process.state(), process.completion_code()) {
-            (State::Unused, _) => {}
-            (State::Terminated, Some(code)) => {
-                kprintln!("Process '{}' exited with code {}", process.name(), code)
+fn finish(
+    kernel: &'static Kernel,
+    faults: usize,
+    capability: &dyn ProcessManagementCapability,
+) -> ! {
+    let mut exit_codes = 0;
+    kernel.process_each_capability(capability, |process| {
+        let name = process.get_process_name();
+        match (process.get_state(), process.get_completion_code()) {
+            (State::Terminated, Some(Some(code))) => {
+                kprintln!("Process '{}' exited with code {}", name, code);
+                if code != 0 {
+                    exit_codes += 1;
+                }
             }
-            (State::Faulted, _) => kprintln!("Process '{}' faulted", process.name()),
-            (state, _) => kprintln!("Process '{}' ended: {:?}", process.name(), state),
+            (State::Faulted, _) => kprintln!("Process '{}' faulted", name),
+            (state, _) => kprintln!("Process '{}' ended: {:?}", name, state),
         }
-    }
-    let exit_codes = (0..kernel.process_count())
-        .filter_map(|index| kernel.process_at(index))
-        .filter(|p| p.state() == State::Terminated && p.completion_code() != Some(0))
-        .count();
+        // What the app asked for as kernel memory (its TBF's minimum RAM
+        // size less what it brk'd to) and what its grants took of it.
+        let addresses = process.get_addresses();
+        kprintln!(
+            "Process '{}' grants used {} of {} B",
+            name,
+            addresses.sram_end - addresses.sram_grant_start,
+            addresses.sram_end - addresses.sram_app_brk
+        );
+    });
     kprintln!(
         "All processes finished ({} faulted, {} exited with a non-zero code).",
         faults,

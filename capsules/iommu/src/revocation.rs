@@ -32,7 +32,8 @@
 //! the instance ends.
 
 use kernel::hil::iommu::{ContextId, DomainId};
-use kernel::{ErrorCode, ProcessId, ProcessMemoryObserver, Revocation};
+use kernel::process_memory::{ProcessMemoryObserver, Revocation};
+use kernel::{ErrorCode, ProcessId};
 
 use crate::driver::IommuDriver;
 use crate::table::ContextOp;

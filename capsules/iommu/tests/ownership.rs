@@ -380,3 +380,33 @@ fn short_id_rules_policy() {
     assert!(!policy.may_use(p, 1, 0));
     assert_eq!(policy.quotas(p), Quotas::DEFAULT);
 }
+
+// ----- process identifier 0 -------------------------------------------------
+
+#[test]
+fn a_process_with_id_0_owns_and_is_revoked() {
+    // Tock hands the first process identifier 0: no identifier value may
+    // stand for "no owner".
+    let r = rig(2, ONE);
+    let p = r.h.spawn("p");
+    assert_eq!(p.id(), 0);
+    let ctx = r.acquire(p, 0, 0);
+    let dom = r.create(p, 0);
+    let off = r.first_page_offset(p);
+    r.allow_rw(p, 0, off, r.mock().page());
+    assert_eq!(r.map_now(p, map_r2(dom, 0, 0, false), range_r3(0, 1)), 0);
+    r.attach_now(p, ctx, dom);
+    assert!(r.mock().device_access(0, 0, AccessType::Write).is_ok());
+    // It owns both: another process cannot take or touch them.
+    let q = r.h.spawn("q");
+    assert_eq!(r.err(q, ACQUIRE, 0, 0), ErrorCode::BUSY);
+    assert_eq!(r.err(q, DETACH, ctx, 0), ErrorCode::INVAL);
+    assert_eq!(r.err(q, DESTROY_DOMAIN, dom, 0), ErrorCode::INVAL);
+    // Its end is revoked like any other's: detached, tables freed.
+    r.h.exit(p, 0);
+    r.complete_all();
+    assert_eq!(r.h.process(p).revocations_pending(), 0);
+    assert!(r.mock().device_access(0, 0, AccessType::Read).is_err());
+    assert_eq!(r.mock().live_domains(), 0);
+    r.acquire(q, 0, 0);
+}

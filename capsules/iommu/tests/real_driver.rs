@@ -120,7 +120,8 @@ fn exit_and_restart_revoke_before_the_memory_is_reused() {
     // Warm the caches, then restart: the slot waits for the detach.
     assert_eq!(r.dma_write(8, 0x10_000, b"old!"), (1, 0));
     assert_eq!(r.h.restart(p), p);
-    assert_eq!(r.h.state(p), Some(State::Revoking));
+    assert_eq!(r.h.state(p), Some(State::Terminated));
+    assert!(r.h.process(p).restart_requested());
     r.settle();
     let p2 = r.h.kernel().process_id_at(0).unwrap();
     assert_ne!(p2, p);

@@ -84,7 +84,8 @@ fn i4_restart_does_not_run_until_revocation_completes() {
     let mem = busy_process(&r, p, 2);
     let same = r.h.restart(p);
     assert_eq!(same, p, "no new instance yet");
-    assert_eq!(r.h.state(p), Some(State::Revoking));
+    assert_eq!(r.h.state(p), Some(State::Terminated));
+    assert!(r.h.process(p).restart_requested());
     assert_eq!(r.h.kernel().next_task(p), None);
     r.complete_all();
     nothing_reaches(&r, mem);
@@ -107,7 +108,8 @@ fn i4_fault_with_restart_and_with_stop() {
     let mem = busy_process(&r, p, 1);
     let after = r.h.fault(p, FaultPolicy::Restart(3));
     assert_eq!(after, p);
-    assert_eq!(r.h.state(p), Some(State::Revoking));
+    assert_eq!(r.h.state(p), Some(State::Terminated));
+    assert!(r.h.process(p).restart_requested());
     r.complete_all();
     nothing_reaches(&r, mem);
     let p2 = r.h.kernel().process_id_at(0).unwrap();
@@ -184,7 +186,8 @@ fn i4_unconfirmed_detach_never_frees_the_memory() {
     r.mock().complete_with.set(Ok(()));
     r.complete_all();
     // The hardware never confirmed: the slot stays revoking, forever.
-    assert_eq!(r.h.state(p), Some(State::Revoking));
+    assert_eq!(r.h.state(p), Some(State::Terminated));
+    assert!(r.h.process(p).restart_requested());
     assert_eq!(r.h.kernel().process_id_at(0).unwrap(), p);
 }
 

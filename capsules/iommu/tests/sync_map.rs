@@ -239,7 +239,8 @@ fn revocation_of_an_unattached_domain_with_a_settling_map() {
     );
     let same = r.h.restart(p);
     assert_eq!(same, p, "the map is outstanding: revocation is pending");
-    assert_eq!(r.h.state(p), Some(State::Revoking));
+    assert_eq!(r.h.state(p), Some(State::Terminated));
+    assert!(r.h.process(p).restart_requested());
     assert_eq!(r.mock().live_domains(), 1);
     r.complete_all();
     let p2 = r.h.kernel().process_id_at(0).unwrap();

@@ -8,6 +8,7 @@ pub use self::static_ref::StaticRef;
 
 pub mod cells;
 pub mod dma_slice;
+pub mod static_init;
 
 /// Register access, re-exported from `tock-registers` exactly as Tock's
 /// kernel does, so `kernel::utilities::registers::register_structs!` works.

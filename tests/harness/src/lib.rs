@@ -33,8 +33,9 @@ use kernel::deferred_call::DeferredCall;
 use kernel::grant::{AllowRoSize, AllowRwSize, Grant, UpcallSize};
 use kernel::platform::SyscallDriverLookup;
 use kernel::process::{FunctionCallSource, ProcessLayout, ProcessStandard, State, Task};
+use kernel::process_memory::ProcessMemoryObserver;
 use kernel::syscall::{Syscall, SyscallDriver, SyscallReturn};
-use kernel::{FaultPolicy, Kernel, ProcessId, ProcessMemoryObserver, SyscallOutcome};
+use kernel::{FaultPolicy, Kernel, ProcessId, SyscallOutcome};
 
 /// RAM each fake process gets (process-accessible part plus grant region).
 pub const RAM_SIZE: usize = 16 * 1024;
@@ -152,7 +153,10 @@ impl Harness {
             app_start: flash_start + 0x40,
             memory_start,
             memory_len: RAM_SIZE,
+            // As if the process had already brk'd to INITIAL_BREAK, the
+            // first thing an app's start-up code does.
             initial_break: memory_start + INITIAL_BREAK,
+            access_granule: kernel::process::PMP_GRANULE,
         };
         let cap = create_capability!(ProcessManagementCapability);
         self.kernel

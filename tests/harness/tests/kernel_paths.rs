@@ -6,6 +6,8 @@
 
 use capsule_test_harness::{Harness, INITIAL_BREAK, RAM_SIZE, Upcall};
 use kernel::ErrorCode;
+use kernel::capabilities::ProcessManagementCapability;
+use kernel::create_capability;
 use kernel::grant::{AllowRoCount, AllowRwCount, Grant, UpcallCount};
 use kernel::process::{Error, State, TASK_QUEUE_LEN};
 use kernel::processbuffer::{ReadableProcessBuffer, WriteableProcessBuffer};
@@ -329,14 +331,21 @@ fn memop_brk_and_sbrk_stay_between_allows_and_grants() {
         h.memop(p, 0, grant_start + 1),
         SyscallReturn::Failure(ErrorCode::NOMEM)
     );
-    // Below an allowed buffer: INVAL (the allow high-water mark).
+    // Below an allowed buffer (the allow high-water mark): NOMEM, as every
+    // refused brk on Tock.
     let buf = start + 0x800;
     assert!(h.allow_rw(p, DRIVER, 0, buf, 0x100).is_success());
     assert_eq!(
         h.memop(p, 0, buf + 0x80),
-        SyscallReturn::Failure(ErrorCode::INVAL)
+        SyscallReturn::Failure(ErrorCode::NOMEM)
     );
     assert_eq!(h.memop(p, 0, buf + 0x100), SyscallReturn::Success);
+    // Up to the grant region the break may go; the process's access ends
+    // at the break rounded up to the PMP's 4-byte granule, as on Tock.
+    assert_eq!(h.memop(p, 0, grant_start - 3), SyscallReturn::Success);
+    assert_eq!(h.process(p).ram_access_end(), grant_start);
+    assert_eq!(h.memop(p, 0, grant_start), SyscallReturn::Success);
+    assert_eq!(h.process(p).ram_access_end(), grant_start);
     assert_eq!(
         h.memop(p, 99, 0),
         SyscallReturn::Failure(ErrorCode::NOSUPPORT)
@@ -410,11 +419,11 @@ fn yield_wait_for_returns_the_upcall_values() {
 /// and answers `Pending` when asked to.
 struct Observer {
     told: std::cell::RefCell<Vec<ProcessId>>,
-    answer: std::cell::Cell<kernel::Revocation>,
+    answer: std::cell::Cell<kernel::process_memory::Revocation>,
 }
 
-impl kernel::ProcessMemoryObserver for Observer {
-    fn process_memory_revoked(&self, pid: ProcessId) -> kernel::Revocation {
+impl kernel::process_memory::ProcessMemoryObserver for Observer {
+    fn process_memory_revoked(&self, pid: ProcessId) -> kernel::process_memory::Revocation {
         self.told.borrow_mut().push(pid);
         self.answer.get()
     }
@@ -425,7 +434,7 @@ fn restart_waits_until_device_access_is_revoked() {
     let (h, _) = setup(2);
     let obs = h.leak(Observer {
         told: Default::default(),
-        answer: std::cell::Cell::new(kernel::Revocation::Pending),
+        answer: std::cell::Cell::new(kernel::process_memory::Revocation::Pending),
     });
     h.add_memory_observer(obs);
     let p = h.spawn("p");
@@ -438,7 +447,11 @@ fn restart_waits_until_device_access_is_revoked() {
     // Restart with revocation pending: the slot does not run again yet.
     let still_old = h.restart(p);
     assert_eq!(still_old, p, "no new instance before revocation completes");
-    assert_eq!(h.state(p), Some(State::Revoking));
+    // It waits as Terminated (no state of its own: Tock's `State` has
+    // none), with the restart and the revocation pending.
+    assert_eq!(h.state(p), Some(State::Terminated));
+    assert!(h.process(p).restart_requested());
+    assert_eq!(h.process(p).revocations_pending(), 1);
     assert_eq!(h.kernel().next_task(p), None);
     assert_eq!(
         h.syscall(
@@ -460,9 +473,40 @@ fn restart_waits_until_device_access_is_revoked() {
     h.revocation_complete(p);
     assert_eq!(h.state(p2), Some(State::Running));
     // Synchronous revocation restarts at once.
-    obs.answer.set(kernel::Revocation::Complete);
+    obs.answer.set(kernel::process_memory::Revocation::Complete);
     let p3 = h.restart(p2);
     assert_ne!(p3, p2);
     assert_eq!(h.state(p3), Some(State::Running));
     assert_eq!(obs.told.borrow().len(), 3);
+}
+
+#[test]
+fn an_instance_is_reported_to_observers_once_however_it_ends() {
+    let (h, _) = setup(2);
+    let obs = h.leak(Observer {
+        told: Default::default(),
+        answer: std::cell::Cell::new(kernel::process_memory::Revocation::Pending),
+    });
+    h.add_memory_observer(obs);
+    let p = h.spawn("p");
+    let cap = create_capability!(ProcessManagementCapability);
+    // A fault stops it (Stop policy): reported once.
+    h.fault(p, FaultPolicy::Stop);
+    assert_eq!(h.state(p), Some(State::Faulted));
+    assert_eq!(*obs.told.borrow(), vec![p]);
+    // The board then terminates the faulted process: not reported again,
+    // and the pending count is not doubled.
+    h.kernel().terminate_process(p, 1, &cap);
+    assert_eq!(*obs.told.borrow(), vec![p]);
+    assert_eq!(h.process(p).revocations_pending(), 1);
+    // And restarts it: still not reported again; it waits for the one
+    // revocation, then runs as a new instance.
+    h.kernel().restart(p, &cap);
+    assert_eq!(*obs.told.borrow(), vec![p]);
+    assert_eq!(h.state(p), Some(State::Terminated));
+    h.revocation_complete(p);
+    let p2 = h.kernel().process_id_at(0).unwrap();
+    assert_ne!(p2, p);
+    assert_eq!(h.state(p2), Some(State::Running));
+    assert_eq!(h.process(p2).revocations_pending(), 0);
 }

@@ -33,10 +33,13 @@ pub struct TestPolicy {
 
 impl ContextPolicy for TestPolicy {
     fn may_use(&self, process: ProcessId, instance: usize, context: usize) -> bool {
-        let name = self
-            .harness
-            .kernel()
-            .process_map_or("", process, |p| p.name());
+        let capability = kernel::create_capability!(ProcessManagementCapability);
+        let name = self.harness.kernel().process_map_or_external(
+            "",
+            process,
+            |p| p.get_process_name(),
+            &capability,
+        );
         !self
             .deny
             .borrow()

@@ -99,9 +99,70 @@ fn a_malformed_tbf_is_reported_and_skipped_and_the_rest_load() {
 #[test]
 fn a_panicking_app_reports_through_low_level_debug_and_exits_non_zero() {
     let run = boot(&image("panic", &["panic_demo", "hello"]), &[], TIMEOUT);
-    run.expect("LowLevelDebug: App 0x1 alert code 0x1")
+    // The first process gets identifier 0, as on Tock.
+    run.expect("LowLevelDebug: App 0x0 alert code 0x1")
         .expect("Process 'panic_demo' exited with code 1")
         .expect("Process 'hello' exited with code 0")
         .expect("All processes finished (0 faulted, 1 exited with a non-zero code).");
+    assert!(run.passed());
+}
+
+/// The address the app printed after `now reading`, as QEMU's fault report
+/// writes it.
+fn edge_read(run: &qemu_tests::Run, app: &str) -> String {
+    let prefix = format!("{app}: read 0x");
+    let line = run
+        .output
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} line:\n{}", run.output));
+    line.rsplit(' ').next().unwrap().to_string()
+}
+
+#[test]
+fn a_process_reads_its_last_flash_byte_and_faults_one_past_it() {
+    let run = boot(
+        &image("flash-edge", &["read_past_flash", "hello"]),
+        &[],
+        TIMEOUT,
+    );
+    let edge = edge_read(&run, "read_past_flash");
+    // The PMP region ends where Tock's ends: the TBF object's end rounded
+    // up to 4 bytes, not a page.
+    run.expect(&format!(
+        "---| Process 'read_past_flash' faulted: load access fault at {edge} |---"
+    ))
+    .expect_absent("read_past_flash: FAIL")
+    .expect("hello: done");
+    assert!(run.passed());
+}
+
+#[test]
+fn a_process_reads_its_last_byte_below_the_break_and_faults_at_it() {
+    let run = boot(
+        &image("break-edge", &["read_past_break", "hello"]),
+        &[],
+        TIMEOUT,
+    );
+    let edge = edge_read(&run, "read_past_break");
+    run.expect(&format!(
+        "---| Process 'read_past_break' faulted: load access fault at {edge} |---"
+    ))
+    .expect_absent("read_past_break: FAIL")
+    .expect("hello: done");
+    assert!(run.passed());
+}
+
+#[test]
+fn an_app_that_asks_for_too_little_kernel_memory_gets_no_grants() {
+    // hello packed with --kernel-heap 0: as on Tock, nothing is left above
+    // its break for grants, so the console cannot allocate its grant and
+    // hello prints nothing (libtock-lite's println drops the NOMEM).
+    let run = boot(&image("tight", &["hello_tight", "sleep"]), &[], TIMEOUT);
+    run.expect("Loading process 'hello_tight'")
+        .expect("Process 'hello_tight' exited with code 0")
+        .expect("Process 'hello_tight' grants used 0 of ")
+        .expect_absent("hello: Hello")
+        .expect("sleep: done");
     assert!(run.passed());
 }

@@ -51,6 +51,14 @@ pub fn flash_end() -> Result<usize, ErrorCode> {
     query(operation::FLASH_END)
 }
 
+/// The current process break (`sbrk(0)`): the end of the RAM the process
+/// may use.
+pub fn app_break() -> Result<usize, ErrorCode> {
+    // SAFETY: an increment of 0 moves no memory.
+    let result = unsafe { memop(operation::SBRK, 0) };
+    result.to_result_u32().map(|address| address as usize)
+}
+
 /// Lowest address of the kernel-owned grant region above the break.
 pub fn grant_start() -> Result<usize, ErrorCode> {
     query(operation::GRANT_START)

@@ -71,11 +71,7 @@ impl World {
             let old = self.pid_of(i);
             let slot_now = self.r.h.kernel().process_id_at(i).unwrap();
             let state = self.r.h.kernel().process_slot(slot_now).map(|p| p.state());
-            let complete = if slot_now != old {
-                true
-            } else {
-                state != Some(State::Revoking) && self.r.h.process(old).revocations_pending() == 0
-            };
+            let complete = slot_now != old || self.r.h.process(old).revocations_pending() == 0;
             if !complete {
                 continue;
             }
