@@ -95,39 +95,6 @@ impl Directory {
         root: Table,
         device_id: u32,
     ) -> Result<ContextSlot, ErrorCode> {
-        self.walk(pool, root, device_id, |table, entry| {
-            let next = pool.allocate().ok_or(ErrorCode::NOMEM)?;
-            pool.install(
-                table,
-                entry,
-                ((next.phys() as u64 >> 12) << PPN_SHIFT) | DDT_ENTRY_V,
-            );
-            Ok(next)
-        })
-    }
-
-    /// Where `device_id`'s context is, on a path `locate` already built.
-    /// Writes nothing, so callers can look the context up before they
-    /// change anything; `FAIL` if the path is missing (never after `init`,
-    /// which locates every context's path, and nothing removes them).
-    pub fn find(
-        &self,
-        pool: &PagePool<'_, impl DmaFence>,
-        root: Table,
-        device_id: u32,
-    ) -> Result<ContextSlot, ErrorCode> {
-        self.walk(pool, root, device_id, |_, _| Err(ErrorCode::FAIL))
-    }
-
-    /// Walks from `root` to the leaf page of `device_id`; `missing` gives
-    /// the next table where a non-leaf entry is invalid.
-    fn walk(
-        &self,
-        pool: &PagePool<'_, impl DmaFence>,
-        root: Table,
-        device_id: u32,
-        missing: impl Fn(Table, usize) -> Result<Table, ErrorCode>,
-    ) -> Result<ContextSlot, ErrorCode> {
         let mut table = root;
         for level in (1..self.levels).rev() {
             let entry = self.index(device_id, level);
@@ -137,7 +104,13 @@ impl Directory {
                     usize::try_from((pte >> PPN_SHIFT) << 12).map_err(|_| ErrorCode::FAIL)?;
                 pool.table_at(phys).ok_or(ErrorCode::FAIL)?
             } else {
-                missing(table, entry)?
+                let next = pool.allocate().ok_or(ErrorCode::NOMEM)?;
+                pool.install(
+                    table,
+                    entry,
+                    ((next.phys() as u64 >> 12) << PPN_SHIFT) | DDT_ENTRY_V,
+                );
+                next
             };
         }
         Ok(ContextSlot {
@@ -255,14 +228,15 @@ mod tests {
     }
 
     #[test]
-    fn find_follows_located_paths_only() {
+    fn locating_again_reuses_the_path() {
         let pool = pool(4);
         let root = pool.allocate().unwrap();
         let directory = Directory::for_device_ids(0x100, true).unwrap();
-        assert_eq!(directory.find(&pool, root, 0x100), Err(ErrorCode::FAIL));
-        assert_eq!(pool.free_count(), 3, "find allocates nothing");
-        let located = directory.locate(&pool, root, 0x100).unwrap();
-        assert_eq!(directory.find(&pool, root, 0x100), Ok(located));
+        let first = directory.locate(&pool, root, 0x100).unwrap();
+        assert_eq!(pool.free_count(), 2, "one leaf page allocated");
+        assert_eq!(directory.locate(&pool, root, 0x100), Ok(first));
+        // A neighbour on the same leaf page shares it.
+        assert!(directory.locate(&pool, root, 0x101).is_ok());
         assert_eq!(pool.free_count(), 2);
     }
 

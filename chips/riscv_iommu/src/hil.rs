@@ -24,6 +24,7 @@ use crate::iommu::{DomainState, RiscvIommu, State};
 use crate::pending::Operation;
 use crate::pool::{PAGE_SIZE, Table};
 use crate::sv39;
+use core::cell::Cell;
 use kernel::ErrorCode;
 use kernel::hil::iommu::{
     Attach, AttachClient, ContextId, DomainId, Domains, FaultClient, Faults, Fence, FenceClient,
@@ -119,7 +120,7 @@ impl<const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence> Domains
 
     fn destroy_domain(&self, domain: DomainId) -> Result<(), ErrorCode> {
         let root = self.root(domain)?;
-        let attached = (0..CONTEXTS).any(|c| self.attached_domain(c) == Some(domain));
+        let attached = self.attached.iter().any(|a| a.get() == Some(domain));
         if attached || self.pending.uses(domain) {
             return Err(ErrorCode::BUSY);
         }
@@ -198,14 +199,17 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence> Attach<'a>
         self.running()?;
         let device_id = self.device_id(context)?;
         let root = self.root(domain)?;
-        let previous = self.attached_domain(context.0);
+        let previous = self.attached[context.0].get();
         if previous == Some(domain) {
             return Err(ErrorCode::ALREADY);
         }
         self.room(3)?;
-        let (slot, directory) = self.context_slot(device_id)?;
+        let (Some(slot), Some(directory)) = (self.slots[context.0].get(), self.directory.get())
+        else {
+            return Err(ErrorCode::OFF);
+        };
         slot.write_translating(&self.directory_pages, &directory, root, Self::pscid(domain));
-        self.set_attached(context.0, Some(domain));
+        self.attached[context.0].set(Some(domain));
         let inval_ddt = Command::iodir_inval_ddt(Some(device_id));
         let new = Command::iotinval_vma(Some(Self::pscid(domain)), None);
         let sequence = match previous {
@@ -228,17 +232,17 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence> Attach<'a>
     fn detach(&self, context: ContextId) -> Result<(), ErrorCode> {
         self.running()?;
         let device_id = self.device_id(context)?;
-        let previous = self.attached_domain(context.0).ok_or(ErrorCode::ALREADY)?;
+        let previous = self.attached[context.0].get().ok_or(ErrorCode::ALREADY)?;
         self.room(1)?;
-        let (slot, _) = self.context_slot(device_id)?;
+        let slot = self.slots[context.0].get().ok_or(ErrorCode::OFF)?;
         slot.write_blocking(&self.directory_pages);
-        self.set_attached(context.0, None);
+        self.attached[context.0].set(None);
         let sequence = self.submit(&[Command::iodir_inval_ddt(Some(device_id))]);
         self.start(sequence, Operation::Detach { context, previous })
     }
 
     fn attached(&self, context: ContextId) -> Option<DomainId> {
-        self.attached_domain(context.0)
+        self.attached.get(context.0).and_then(Cell::get)
     }
 }
 

@@ -47,10 +47,6 @@ const POLL_LIMIT: usize = 100_000;
 /// Command-queue recoveries in a row before the instance is declared
 /// failed.
 pub(crate) const MAX_RECOVERIES: u32 = 3;
-/// `attached` value of a context with no domain: one byte per context
-/// instead of an `Option<DomainId>` (a word and a tag), since domain
-/// indices are below `DOMAINS`, which `new` checks is below this.
-const DETACHED: u8 = u8::MAX;
 
 /// Queue memory the board gives each instance (8 KiB, page aligned): the
 /// command queue, the completion word, the fault queue.
@@ -111,15 +107,16 @@ pub struct RiscvIommu<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFen
     pub(crate) registers: StaticRef<IommuRegisters>,
     pub(crate) queues: NonNull<QueueMemory>,
     pub(crate) device_ids: [u32; CONTEXTS],
-    /// Index of the domain each context translates with, or `DETACHED`.
-    /// Where a context lives in the directory is not kept: `context_slot`
-    /// walks to it from the device id, on the paths `init` built.
-    attached: [Cell<u8>; CONTEXTS],
+    /// Where each context's device context is in the directory (from
+    /// `init` on).
+    pub(crate) slots: [Cell<Option<ContextSlot>>; CONTEXTS],
+    /// The domain each context translates with, if any.
+    pub(crate) attached: [Cell<Option<DomainId>>; CONTEXTS],
     pub(crate) domains: [Cell<DomainState>; DOMAINS],
     pub(crate) directory_pages: PagePool<'a, F>,
     pub(crate) tables: PagePool<'a, F>,
-    /// The directory's shape and root page, once `init` built it.
-    pub(crate) directory: Cell<Option<(Directory, Table)>>,
+    /// The directory's shape, once `init` built it.
+    pub(crate) directory: Cell<Option<Directory>>,
     vectors: InterruptVectors,
     pub(crate) state: Cell<State>,
     pub(crate) tail: Cell<u32>,
@@ -170,19 +167,12 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence>
         vectors: InterruptVectors,
         fence: F,
     ) -> Self {
-        // Domain indices (and `DETACHED`) must fit the byte `attached`
-        // keeps per context; checked when the type is instantiated.
-        const {
-            assert!(
-                DOMAINS < DETACHED as usize,
-                "RiscvIommu: DOMAINS must be below 255"
-            )
-        };
         RiscvIommu {
             registers,
             queues: NonNull::from(queues),
             device_ids,
-            attached: [const { Cell::new(DETACHED) }; CONTEXTS],
+            slots: [const { Cell::new(None) }; CONTEXTS],
+            attached: [const { Cell::new(None) }; CONTEXTS],
             domains: [const { Cell::new(DomainState::Free) }; DOMAINS],
             directory_pages,
             tables,
@@ -245,12 +235,16 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence>
         );
 
         let root = self.directory_pages.allocate().ok_or(ErrorCode::NOMEM)?;
-        // Build every context's path now, so that attach and detach only
-        // walk it (`context_slot`) and never allocate or fail half way.
-        for device_id in self.device_ids {
-            directory.locate(&self.directory_pages, root, device_id)?;
+        // Every context's place is found (and its path built) now, so that
+        // attach and detach never allocate or fail half way.
+        for (slot, device_id) in self.slots.iter().zip(self.device_ids) {
+            slot.set(Some(directory.locate(
+                &self.directory_pages,
+                root,
+                device_id,
+            )?));
         }
-        self.directory.set(Some((directory, root)));
+        self.directory.set(Some(directory));
 
         let queues = self.queues.as_ptr();
         // The IOMMU owns the queues from their enables on: whatever the
@@ -289,41 +283,6 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence>
             Command::iotinval_vma(None, None),
         ]);
         Ok(())
-    }
-
-    /// The domain `context` (an index below `CONTEXTS`) is attached to.
-    pub(crate) fn attached_domain(&self, context: usize) -> Option<DomainId> {
-        match self.attached.get(context).map(Cell::get) {
-            None | Some(DETACHED) => None,
-            Some(index) => Some(DomainId(usize::from(index))),
-        }
-    }
-
-    /// Records what `context` (an index below `CONTEXTS`) is attached to;
-    /// `domain` is live, so its index is below `DOMAINS`, which `new`
-    /// checks is below `DETACHED`: the cast keeps it whole.
-    pub(crate) fn set_attached(&self, context: usize, domain: Option<DomainId>) {
-        let index = match domain {
-            Some(domain) => {
-                debug_assert!(domain.0 < DOMAINS);
-                domain.0 as u8
-            }
-            None => DETACHED,
-        };
-        self.attached[context].set(index);
-    }
-
-    /// Where `device_id`'s device context is, walking the directory (from
-    /// `init` on: `OFF` before). Attach, detach and switch are rare, so
-    /// the walk (at most two entry reads) costs less than keeping the
-    /// location in RAM for every context.
-    pub(crate) fn context_slot(
-        &self,
-        device_id: u32,
-    ) -> Result<(ContextSlot, Directory), ErrorCode> {
-        let (directory, root) = self.directory.get().ok_or(ErrorCode::OFF)?;
-        let slot = directory.find(&self.directory_pages, root, device_id)?;
-        Ok((slot, directory))
     }
 
     /// Writes `ddtp` and waits (bounded) for `busy` to clear.
