@@ -41,7 +41,6 @@ mod user;
 
 use core::cell::Cell;
 use core::fmt::Write;
-use core::mem::MaybeUninit;
 use io::LineBuffer;
 use kernel::ErrorCode;
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
@@ -67,16 +66,15 @@ pub type SmokeEdu = Edu<'static, RiscvCoherentDmaFence>;
 /// Kernel-loop rounds a step may take before it counts as hung.
 const MAX_ROUNDS: usize = 10_000;
 
-/// Places `value` in a `static` and returns a `'static` reference to it.
-/// Each expansion owns its own storage, and runs once (the boot path is
-/// straight-line), so the `&'static mut` is unique.
+/// `kernel::static_init!` (Tock's: each expansion's buffer is handed out
+/// once, a second run panics), with `value` built outside the `unsafe`
+/// block the kernel's macro must be expanded in.
 macro_rules! static_init {
-    ($t:ty, $value:expr) => {{
-        static mut STORAGE: MaybeUninit<$t> = MaybeUninit::uninit();
+    ($t:ty, $value:expr $(,)?) => {{
         let value: $t = $value;
-        // SAFETY: `main` runs once on one hart and each macro expansion
-        // has its own `STORAGE`, so no other reference to it exists.
-        unsafe { (*(&raw mut STORAGE)).write(value) }
+        // SAFETY: the kernel's macro hands each expansion's buffer out at
+        // most once, so this `&'static mut` is the only reference to it.
+        unsafe { kernel::static_init!($t, value) }
     }};
 }
 

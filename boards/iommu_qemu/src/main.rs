@@ -33,7 +33,6 @@ mod io;
 mod rig;
 mod scenarios;
 
-use core::mem::MaybeUninit;
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
 use kernel::hil::iommu::{Attach, Faults, Fence, Geometry, Map};
 use kernel::hil::time::Alarm;
@@ -58,16 +57,15 @@ const DIRECTORY_PAGES: usize = 2;
 /// Pages for the domains' Sv39 tables.
 pub const TABLE_PAGES: usize = 32;
 
-/// Places `value` in a `static` and returns a `'static` reference to it.
-/// Each expansion owns its own storage, and runs once (the boot path is
-/// straight-line), so the `&'static mut` is unique.
+/// `kernel::static_init!` (Tock's: each expansion's buffer is handed out
+/// once, a second run panics), with `value` built outside the `unsafe`
+/// block the kernel's macro must be expanded in.
 macro_rules! static_init {
-    ($t:ty, $value:expr) => {{
-        static mut STORAGE: MaybeUninit<$t> = MaybeUninit::uninit();
+    ($t:ty, $value:expr $(,)?) => {{
         let value: $t = $value;
-        // SAFETY: `main` runs once on one hart and each macro expansion
-        // has its own `STORAGE`, so no other reference to it exists.
-        unsafe { (*(&raw mut STORAGE)).write(value) }
+        // SAFETY: the kernel's macro hands each expansion's buffer out at
+        // most once, so this `&'static mut` is the only reference to it.
+        unsafe { kernel::static_init!($t, value) }
     }};
 }
 

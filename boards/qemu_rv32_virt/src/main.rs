@@ -104,15 +104,24 @@ type Iommu = RiscvIommu<'static, IOMMU_CONTEXTS, IOMMU_DOMAINS, RiscvCoherentDma
 /// An `edu` driver as this board instantiates it.
 type BoardEdu = Edu<'static, RiscvCoherentDmaFence>;
 
-/// Places `value` in a `static` and returns a `&'static mut` to it.
+/// `kernel::static_init!` (Tock's: each expansion's buffer is handed out
+/// once, a second run panics), with `value` built outside the `unsafe`
+/// block the kernel's macro must be expanded in.
 macro_rules! static_init {
-    ($t:ty, $value:expr) => {{
-        static mut STORAGE: MaybeUninit<$t> = MaybeUninit::uninit();
-        // SAFETY: `main` runs once on one hart and each expansion has its
-        // own `STORAGE`, so this is the only reference to it.
-        unsafe { (*(&raw mut STORAGE)).write($value) }
+    ($t:ty, $value:expr $(,)?) => {{
+        let value: $t = $value;
+        // SAFETY: the kernel's macro hands each expansion's buffer out at
+        // most once, so this `&'static mut` is the only reference to it.
+        unsafe { kernel::static_init!($t, value) }
     }};
 }
+
+// Memory the IOMMU reads and writes: zero-initialized statics (in .bss),
+// each handed out once, in `main`. Not `static_init!`, whose value passes
+// through the stack: the page pool alone is 128 KiB.
+static mut IOMMU_QUEUES: QueueMemory = QueueMemory::ZERO;
+static mut IOMMU_DIRECTORY: [Page; 1] = [Page::ZERO; 1];
+static mut IOMMU_TABLES: [Page; IOMMU_TABLE_PAGES] = [Page::ZERO; IOMMU_TABLE_PAGES];
 
 type Chip = QemuRv32VirtChip<'static, &'static Devices>;
 
@@ -224,9 +233,15 @@ pub extern "C" fn main() -> ! {
         ecam.enable_device(address)
             .expect("edu: enabling the PCI function")
     });
-    let iommu_queues = static_init!(QueueMemory, QueueMemory::ZERO);
-    let iommu_directory = static_init!([Page; 1], [Page::ZERO; 1]);
-    let iommu_tables = static_init!([Page; IOMMU_TABLE_PAGES], [Page::ZERO; IOMMU_TABLE_PAGES]);
+    let (queues, directory, tables) = (
+        &raw mut IOMMU_QUEUES,
+        &raw mut IOMMU_DIRECTORY,
+        &raw mut IOMMU_TABLES,
+    );
+    // SAFETY: `main` runs once, so these are the only references ever made
+    // to the three statics; the driver keeps them for the rest of the run.
+    let (iommu_queues, iommu_directory, iommu_tables) =
+        unsafe { (&mut *queues, &mut *directory, &mut *tables) };
     // SAFETY: IOMMU_BASE is the platform IOMMU's register page on
     // `virt,iommu-sys=on`, used only by this driver.
     let iommu_regs = unsafe { StaticRef::new(IOMMU_BASE as *const IommuRegisters) };
