@@ -10,11 +10,12 @@
 //! with `-M virt,iommu-sys=on -bios flash.bin -device edu -device edu`.
 //!
 //! The board loads every app in the app flash region, runs them under the
-//! round-robin scheduler, prints a report for each process fault (the
-//! faulting process is stopped, the others run on), and ends QEMU through
-//! the virt test finisher once no process is left: pass if nothing
-//! faulted, fail(2) otherwise, unless `Policy::EXPECT_FAULTS` (see
-//! `finish`).
+//! round-robin scheduler and prints a report for each process fault. A
+//! faulting process is stopped (the kernel's `FaultPolicy::Stop`) and the
+//! others run on, except the apps named in `RESTART_ON_FAULT`, which are
+//! restarted a few times first. Once no process is left the board prints
+//! how each ended and ends QEMU through the virt test finisher with pass
+//! (see `finish`): faults and exit codes are the tests' to judge.
 
 #![no_std]
 #![no_main]
@@ -96,9 +97,20 @@ const IOMMU_QUOTAS: Quotas = Quotas {
 /// Package names of the apps that may acquire each edu context (index =
 /// context). The board's policy: DMA is offered to named apps only.
 const EDU_USERS: [&[&str]; IOMMU_CONTEXTS] = [
-    &["dma_demo", "dma_readonly", "dma_switch", "dma_thief"],
+    &[
+        "dma_demo",
+        "dma_readonly",
+        "dma_restart",
+        "dma_switch",
+        "dma_thief",
+    ],
     &["dma_demo", "dma_switch", "dma_thief"],
 ];
+/// Apps restarted after a fault, each at most this many times, then
+/// stopped; every other app is stopped at its first fault. A restart
+/// starts the new instance only once every memory observer (the IOMMU
+/// driver) has revoked device access to the old instance's memory (I4).
+const RESTART_ON_FAULT: &[(&str, usize)] = &[("dma_restart", 3)];
 
 type Iommu = RiscvIommu<'static, IOMMU_CONTEXTS, IOMMU_DOMAINS, RiscvCoherentDmaFence>;
 /// An `edu` driver as this board instantiates it.
@@ -465,16 +477,49 @@ pub extern "C" fn main() -> ! {
                     states[index].mtval
                 );
                 io::print(format_args!("{}", states[index]));
-                let restarted = kernel.process_faulted(process, &process_cap);
-                kprintln!(
-                    "---| Process '{}' {} |---\n",
-                    name,
-                    if restarted { "restarted" } else { "stopped" }
-                );
+                match handle_fault(kernel, process, &process_cap) {
+                    Some(restart) => kprintln!(
+                        "---| Process '{}' restarted (restart {}) |---\n",
+                        name,
+                        restart
+                    ),
+                    None => kprintln!("---| Process '{}' stopped |---\n", name),
+                }
             }
             Event::NothingAlive => finish(kernel, faults, &process_cap),
             Event::Ran(_) | Event::Idle => {}
         }
+    }
+}
+
+/// Restarts the faulted `process` if `RESTART_ON_FAULT` names it and it
+/// has restarts left, else hands it to the kernel's fault policy (stop).
+/// Returns which restart of the app this is (1 for the first), or `None`
+/// if it was stopped.
+fn handle_fault(
+    kernel: &'static Kernel,
+    process: ProcessId,
+    capability: &dyn ProcessManagementCapability,
+) -> Option<usize> {
+    let (name, restarts) = kernel.process_map_or_external(
+        ("", 0),
+        process,
+        |p| (p.get_process_name(), p.get_restart_count()),
+        capability,
+    );
+    let limit = RESTART_ON_FAULT
+        .iter()
+        .find(|(app, _)| *app == name)
+        .map_or(0, |&(_, limit)| limit);
+    if restarts < limit {
+        // The kernel stops the instance and tells the memory observers; the
+        // new instance starts when the last of them has revoked.
+        kernel.restart(process, capability);
+        Some(restarts + 1)
+    } else {
+        kernel
+            .process_faulted(process, capability)
+            .then_some(restarts + 1)
     }
 }
 

@@ -9,8 +9,9 @@
 //! Each app checks its own results (the bytes in its buffers, the fault
 //! upcalls, the refusals) and exits non-zero at the first surprise; these
 //! tests assert its lines, in order, that no line says `FAIL`, that every
-//! process exited with code 0, and that the board ended through the
-//! finisher with pass.
+//! process exited with code 0 (`dma_restart` faults on purpose: its test
+//! counts the faults and restarts instead), and that the board ended
+//! through the finisher with pass.
 
 use qemu_tests::{Run, TIMEOUT, boot, image};
 
@@ -232,4 +233,117 @@ fn two_apps_dma_through_the_two_edu_contexts_at_once_each_within_its_own_domains
     let switch_first = run.line_of("dma_switch: round 1:").unwrap();
     let demo_last = run.line_of("dma_demo: detached:").unwrap();
     assert!(switch_first < demo_last, "no overlap:\n{}", run.output);
+}
+
+#[test]
+fn an_app_killed_mid_dma_is_restarted_only_after_revocation_and_the_old_copy_never_lands() {
+    // dma_restart starts a copy into its own memory and faults before it
+    // ends; the board restarts it three times (RESTART_ON_FAULT), then
+    // stops it. dma_switch runs next to it on the other edu.
+    let run = boot(
+        &image("iommu_dma_restart", &["dma_restart", "dma_switch"]),
+        &[],
+        TIMEOUT,
+    );
+    // Each instance's lines, then the kernel's report of its fault and
+    // what the board did: restart, restart, restart, stop.
+    let mut expected = Vec::new();
+    for instance in 1..=4 {
+        expected.extend([
+            "dma_restart: start".to_string(),
+            "dma_restart: target filled with marker 0xc3".to_string(),
+            "dma_restart: acquired context 0: handle 0x".to_string(),
+            "dma_restart: target still holds only the marker".to_string(),
+            "dma_restart: mapped source at IOVA 0x40000, target at IOVA 0x41000".to_string(),
+            "dma_restart: attached context to domain".to_string(),
+            "dma_restart: device buffer loaded from IOVA 0x40000".to_string(),
+            "dma_restart: DMA device -> memory started: 1024 bytes to IOVA 0x41000, faulting now"
+                .to_string(),
+            "---| Process 'dma_restart' faulted: load access fault at 0x00000000 |---".to_string(),
+            if instance < 4 {
+                format!("---| Process 'dma_restart' restarted (restart {instance}) |---")
+            } else {
+                "---| Process 'dma_restart' stopped |---".to_string()
+            },
+        ]);
+    }
+    let lifecycle: Vec<&str> = run
+        .output
+        .lines()
+        .filter(|l| l.starts_with("dma_restart: ") || l.starts_with("---| Process 'dma_restart'"))
+        .collect();
+    assert_eq!(
+        lifecycle.len(),
+        expected.len(),
+        "{lifecycle:#?}\n{}",
+        run.output
+    );
+    for (line, prefix) in lifecycle.iter().zip(&expected) {
+        assert!(
+            line.starts_with(prefix.as_str()),
+            "{line:?} where {prefix:?} was expected:\n{}",
+            run.output
+        );
+    }
+
+    // Every acquire succeeded, each with the context's handle of a new
+    // generation: revocation freed the context and it went to the new
+    // instance. The first instance found it free; each restarted one was
+    // refused BUSY first, because the killed instance's copy was still in
+    // flight (it ran, blocked, after the restart) and holds the context
+    // until it ends.
+    let acquires: Vec<(u32, u32)> = run
+        .output
+        .lines()
+        .filter_map(|l| l.strip_prefix("dma_restart: acquired context 0: handle 0x"))
+        .map(|rest| {
+            let (handle, busy) = rest
+                .strip_suffix(" BUSY")
+                .and_then(|r| r.split_once(" after "))
+                .unwrap_or_else(|| panic!("acquire line {rest:?}:\n{}", run.output));
+            (
+                u32::from_str_radix(handle, 16).unwrap(),
+                busy.parse().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(acquires.len(), 4, "{}", run.output);
+    assert_eq!(acquires[0].1, 0, "first acquire refused:\n{}", run.output);
+    for pair in acquires.windows(2) {
+        let ((before, _), (after, busy)) = (pair[0], pair[1]);
+        assert!(
+            after & 0xff == before & 0xff && after >> 8 > before >> 8,
+            "handle {after:#x} after {before:#x}:\n{}",
+            run.output
+        );
+        assert!(
+            busy >= 1,
+            "a restarted instance found the context free: the copy was not in flight:\n{}",
+            run.output
+        );
+    }
+    run.expect_absent("dma_restart: acquire of context 0 failed")
+        .expect_absent(": FAIL");
+
+    // The other app was not disturbed, and the board ended through the
+    // finisher, counting the four faults.
+    expect_in_order(
+        &run,
+        &[
+            "dma_switch: round 1: attached to domain A, DMA to IOVA 0x31000 landed in buffer A, buffer B unchanged",
+            "dma_switch: round 2: switched to domain B, DMA to IOVA 0x31000 landed in buffer B, buffer A unchanged",
+            "dma_switch: round 3: switched to domain A, DMA to IOVA 0x31000 landed in buffer A, buffer B unchanged",
+            "dma_switch: done",
+        ],
+    );
+    run.expect("Process 'dma_restart' faulted")
+        .expect("Process 'dma_switch' exited with code 0")
+        .expect("All processes finished (4 faulted, 0 exited with a non-zero code).");
+    assert!(
+        run.passed(),
+        "exit {:?} after {:?}\n{}",
+        run.exit_code,
+        run.elapsed,
+        run.output
+    );
 }
