@@ -16,6 +16,7 @@ use core::cell::Cell;
 use core::ops::{Deref, Index, Range, RangeFrom, RangeTo};
 
 use crate::errorcode::ErrorCode;
+use crate::hil::iommu::DmaMemory;
 use crate::process::{self, ProcessId};
 
 /// A process buffer the kernel may read.
@@ -114,6 +115,14 @@ impl Lease {
         }
     }
 
+    /// The range as memory its process may let a device reach, if the
+    /// process is alive and the range not empty.
+    fn dma_memory(&self, writable: bool) -> Option<DmaMemory> {
+        let pid = self.process_id?;
+        (self.len > 0 && pid.kernel.process_is_alive(pid))
+            .then(|| DmaMemory::held(self.ptr as usize, self.len, writable, Some(pid)))
+    }
+
     /// The process memory as cells, if the process is still alive.
     fn cells(&self) -> Result<&[Cell<u8>], process::Error> {
         // SAFETY: a `Lease` is only made by the buffers' `new`, whose
@@ -142,6 +151,13 @@ impl ReadOnlyProcessBuffer {
                 process_id: Some(process_id),
             },
         }
+    }
+
+    /// This buffer as memory its process lets devices read
+    /// (`hil::iommu::Map::map` maps it read-only), or `None` if it is empty
+    /// or its process has ended. A proposed addition to Tock's API.
+    pub fn dma_memory(&self) -> Option<DmaMemory> {
+        self.lease.dma_memory(false)
     }
 }
 
@@ -221,6 +237,13 @@ impl ReadWriteProcessBuffer {
         ReadWriteProcessBuffer {
             lease: Lease::EMPTY,
         }
+    }
+
+    /// This buffer as memory its process lets devices read and write
+    /// (`hil::iommu::Map::map`), or `None` if it is empty or its process
+    /// has ended. A proposed addition to Tock's API.
+    pub fn dma_memory(&self) -> Option<DmaMemory> {
+        self.lease.dma_memory(true)
     }
 }
 

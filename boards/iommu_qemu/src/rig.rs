@@ -18,7 +18,7 @@ use core::cell::Cell;
 use core::fmt;
 use kernel::deferred_call::DeferredCall;
 use kernel::hil::iommu::{
-    AccessType, ContextId, DomainId, FaultCause, Iommu as IommuHil, Permissions,
+    AccessType, ContextId, DmaMemory, DomainId, FaultCause, Iommu as IommuHil, Permissions,
 };
 use kernel::hil::time::{Alarm, ConvertTicks, Time};
 use kernel::platform::chip::Chip;
@@ -194,8 +194,12 @@ impl Rig {
         permissions: Permissions,
     ) -> u64 {
         self.events.map_done.set(None);
+        // SAFETY: the scenarios map only the DMA pages of `buffers.rs`, which
+        // this image owns and lends to the edu devices (fenced around each
+        // transfer), and addresses no device is started on.
+        let memory = unsafe { DmaMemory::new(phys, len, true) };
         let start = rv32::csr::minstret();
-        let result = self.iommu.map(domain, iova, phys, len, permissions);
+        let result = self.iommu.map(domain, iova, memory, permissions);
         let instructions = rv32::csr::minstret() - start;
         if let Err(error) = result {
             self.fail(

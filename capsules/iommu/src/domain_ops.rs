@@ -15,8 +15,7 @@
 //!   bounded by its `Quotas`; the pools are the board's static ones.
 //! - I7: nothing is changed unless the HIL accepted the operation.
 
-use kernel::hil::iommu::{DomainId, Permissions};
-use kernel::processbuffer::ReadableProcessBuffer;
+use kernel::hil::iommu::{DmaMemory, DomainId, Permissions};
 use kernel::{ErrorCode, ProcessId};
 
 use crate::args::{AllowKind, MapSource, PageRange, pages_in_buffer};
@@ -97,32 +96,32 @@ impl IommuDriver<'_> {
         Ok(())
     }
 
-    /// The allowed buffer `(address, length)` of `slot` of `kind`.
-    fn allowed_buffer(
+    /// The buffer allowed in `slot` of `kind`, as memory the process lets
+    /// devices reach (read-only for a read-only allow). `INVAL` if nothing
+    /// is allowed there.
+    fn allowed_memory(
         &self,
         process: ProcessId,
         kind: AllowKind,
         slot: usize,
-    ) -> Result<(usize, usize), ErrorCode> {
-        let (count, writable) = match kind {
-            AllowKind::ReadWrite => (rw_allow::COUNT, true),
-            AllowKind::ReadOnly => (ro_allow::COUNT, false),
+    ) -> Result<DmaMemory, ErrorCode> {
+        let count = match kind {
+            AllowKind::ReadWrite => rw_allow::COUNT,
+            AllowKind::ReadOnly => ro_allow::COUNT,
         };
         if slot >= usize::from(count) {
             return Err(ErrorCode::INVAL);
         }
         self.apps
-            .enter(process, |_, kd| {
-                if writable {
-                    kd.get_readwrite_processbuffer(slot)
-                        .map(|b| (b.ptr() as usize, b.len()))
-                } else {
-                    kd.get_readonly_processbuffer(slot)
-                        .map(|b| (b.ptr() as usize, b.len()))
+            .enter(process, |_, kd| match kind {
+                AllowKind::ReadWrite => {
+                    kd.get_readwrite_processbuffer(slot).map(|b| b.dma_memory())
                 }
+                AllowKind::ReadOnly => kd.get_readonly_processbuffer(slot).map(|b| b.dma_memory()),
             })
             .and_then(|r| r)
-            .map_err(ErrorCode::from)
+            .map_err(ErrorCode::from)?
+            .ok_or(ErrorCode::INVAL)
     }
 
     /// `MAP`: maps whole pages of an allowed buffer at a chosen IOVA.
@@ -150,10 +149,17 @@ impl IommuDriver<'_> {
         let (iova, len) = range
             .in_bytes(shift, port.iommu.iova_bits())
             .ok_or(ErrorCode::INVAL)?;
-        let (buffer, buffer_len) = self.allowed_buffer(process, source.kind, source.slot)?;
-        let (phys, _) =
-            pages_in_buffer(buffer, buffer_len, shift, source.page_offset, range.pages())
-                .ok_or(ErrorCode::INVAL)?;
+        let buffer = self.allowed_memory(process, source.kind, source.slot)?;
+        let (phys, _) = pages_in_buffer(
+            buffer.start(),
+            buffer.len(),
+            shift,
+            source.page_offset,
+            range.pages(),
+        )
+        .ok_or(ErrorCode::INVAL)?;
+        let offset = phys - buffer.start();
+        let memory = buffer.sub_range(offset, len).ok_or(ErrorCode::INVAL)?;
         // An unmap in flight still holds the domain: a map of the range it
         // is cutting off must not look complete before the unmap is.
         if d.op != DomainOp::Idle || d.settling == u8::MAX {
@@ -177,13 +183,9 @@ impl IommuDriver<'_> {
             }
         });
         let before = port.iommu.free_pages();
-        let started = port.iommu.map(
-            DomainId(usize::from(d.domain)),
-            iova,
-            phys,
-            len,
-            permissions,
-        );
+        let started = port
+            .iommu
+            .map(DomainId(usize::from(d.domain)), iova, memory, permissions);
         let taken = before.saturating_sub(port.iommu.free_pages());
         self.tables.update_domain(domain.index(), |e| {
             e.pages = (usize::from(e.pages) + taken).min(usize::from(u16::MAX)) as u16;

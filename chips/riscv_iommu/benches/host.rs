@@ -11,6 +11,7 @@
 //! separately.
 
 use iommu_test_support::driver_rig::{PAGE, Rig};
+use iommu_test_support::test_memory;
 use kernel::hil::iommu::{Attach, ContextId, Domains, Geometry, Map, Permissions};
 use riscv_iommu::PagePool;
 use riscv_iommu::pool::Page;
@@ -61,8 +62,7 @@ fn command_row(rig: &mut Rig, pages: usize) {
         .map(
             domain,
             0x4000_0000,
-            0x8000_1000,
-            pages * PAGE,
+            test_memory(0x8000_1000, pages * PAGE),
             Permissions::READ_WRITE,
         )
         .unwrap();

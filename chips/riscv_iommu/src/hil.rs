@@ -27,8 +27,8 @@ use crate::sv39;
 use core::cell::Cell;
 use kernel::ErrorCode;
 use kernel::hil::iommu::{
-    Attach, AttachClient, ContextId, DomainId, Domains, FaultClient, Faults, Fence, FenceClient,
-    Geometry, Map, MapClient, Permissions, Translate, Translation,
+    Attach, AttachClient, ContextId, DmaMemory, DomainId, Domains, FaultClient, Faults, Fence,
+    FenceClient, Geometry, Map, MapClient, Permissions, Translate, Translation,
 };
 use kernel::platform::dma_fence::DmaFence;
 
@@ -153,13 +153,16 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence> Map<'a>
         &self,
         domain: DomainId,
         iova: usize,
-        phys: usize,
-        len: usize,
+        memory: DmaMemory,
         permissions: Permissions,
     ) -> Result<(), ErrorCode> {
         self.running()?;
         let root = self.root(domain)?;
+        if !memory.is_held() || (permissions.write && !memory.writable()) {
+            return Err(ErrorCode::INVAL);
+        }
         self.room(0)?;
+        let (phys, len) = (memory.start(), memory.len());
         sv39::map(&self.tables, root, iova, phys, len, permissions)?;
         // Released before whatever starts the device.
         self.tables.publish_all();

@@ -9,6 +9,7 @@
 //! fault-queue overflow and command errors recovered (I6), two instances.
 
 use iommu_test_support::driver_rig::{Event, PAGE, Rig};
+use iommu_test_support::test_memory;
 use kernel::ErrorCode;
 use kernel::hil::iommu::{
     AccessType, Attach, ContextId, DomainId, Domains, Fault, FaultCause, Fence, Geometry, Map,
@@ -26,7 +27,12 @@ fn attached_rig() -> (Rig, DomainId) {
     let mut rig = Rig::new();
     let domain = rig.iommu.create_domain().unwrap();
     rig.iommu
-        .map(domain, IOVA, rig.ram_page(0), PAGE, Permissions::READ_WRITE)
+        .map(
+            domain,
+            IOVA,
+            test_memory(rig.ram_page(0), PAGE),
+            Permissions::READ_WRITE,
+        )
         .unwrap();
     rig.iommu.attach(ContextId(0), domain).unwrap();
     rig.settle();
@@ -96,8 +102,7 @@ fn unmapped_and_read_only_accesses_fault_and_change_nothing() {
         .map(
             domain,
             IOVA + PAGE,
-            rig.ram_page(1),
-            PAGE,
+            test_memory(rig.ram_page(1), PAGE),
             Permissions::READ,
         )
         .unwrap();
@@ -170,7 +175,12 @@ fn switch_context_between_domains_on_the_fly() {
     let (mut rig, first) = attached_rig();
     let second = rig.iommu.create_domain().unwrap();
     rig.iommu
-        .map(second, IOVA, rig.ram_page(2), PAGE, Permissions::READ_WRITE)
+        .map(
+            second,
+            IOVA,
+            test_memory(rig.ram_page(2), PAGE),
+            Permissions::READ_WRITE,
+        )
         .unwrap();
     assert_eq!(rig.dma_write(DEVICE, IOVA, &[0xaa; 8]).faulted, 0);
     rig.iommu.attach(ContextId(0), second).unwrap();
@@ -226,8 +236,7 @@ fn batched_unmap_uses_two_commands() {
         .map(
             domain,
             0x40_0000,
-            rig.ram_page(0),
-            8 * PAGE,
+            test_memory(rig.ram_page(0), 8 * PAGE),
             Permissions::READ,
         )
         .unwrap();
@@ -266,7 +275,12 @@ fn superpage_dma() {
     let domain = rig.iommu.create_domain().unwrap();
     let free = rig.iommu.free_pages();
     rig.iommu
-        .map(domain, SUPERPAGE, phys, SUPERPAGE, Permissions::READ_WRITE)
+        .map(
+            domain,
+            SUPERPAGE,
+            test_memory(phys, SUPERPAGE),
+            Permissions::READ_WRITE,
+        )
         .unwrap();
     assert_eq!(
         free - rig.iommu.free_pages(),
@@ -344,7 +358,12 @@ fn command_errors_are_recovered() {
         assert_eq!(rig.faults().len(), 1);
         // And the queue works afterwards.
         rig.iommu
-            .map(domain, IOVA, rig.ram_page(1), PAGE, Permissions::READ_WRITE)
+            .map(
+                domain,
+                IOVA,
+                test_memory(rig.ram_page(1), PAGE),
+                Permissions::READ_WRITE,
+            )
             .unwrap();
         rig.iommu.unmap(domain, IOVA, PAGE).unwrap();
         rig.settle();
@@ -373,8 +392,12 @@ fn repeated_command_errors_fail_the_instance_without_lying() {
     );
     assert_eq!(rig.iommu.create_domain(), Err(ErrorCode::OFF));
     assert_eq!(
-        rig.iommu
-            .map(domain, 0, rig.ram_page(0), PAGE, Permissions::READ),
+        rig.iommu.map(
+            domain,
+            0,
+            test_memory(rig.ram_page(0), PAGE),
+            Permissions::READ
+        ),
         Err(ErrorCode::OFF)
     );
 }
@@ -423,8 +446,12 @@ fn busy_when_too_many_operations_are_outstanding() {
     assert_eq!(started, riscv_iommu::iommu::PENDING_OPERATIONS);
     // A refused map changed nothing.
     assert_eq!(
-        rig.iommu
-            .map(domain, 0x200_0000, rig.ram_page(0), PAGE, Permissions::READ),
+        rig.iommu.map(
+            domain,
+            0x200_0000,
+            test_memory(rig.ram_page(0), PAGE),
+            Permissions::READ
+        ),
         Err(ErrorCode::BUSY)
     );
     assert_eq!(rig.iommu.translate(domain, 0x200_0000), Ok(None));
@@ -462,19 +489,27 @@ fn bad_arguments_change_nothing() {
     let ram = rig.ram_page(3);
     let rw = Permissions::READ_WRITE;
     assert_eq!(
-        rig.iommu.map(DomainId(3), 0, ram, PAGE, rw),
+        rig.iommu.map(DomainId(3), 0, test_memory(ram, PAGE), rw),
+        Err(ErrorCode::INVAL)
+    );
+    // Memory the holder may only let devices read is never mapped
+    // writable; read-only it is.
+    assert_eq!(
+        rig.iommu
+            .map(domain, 0x30_0000, test_memory(ram, PAGE).read_only(), rw),
+        Err(ErrorCode::INVAL)
+    );
+    assert_eq!(rig.iommu.translate(domain, 0x30_0000), Ok(None));
+    assert_eq!(
+        rig.iommu.map(DomainId(99), 0, test_memory(ram, PAGE), rw),
         Err(ErrorCode::INVAL)
     );
     assert_eq!(
-        rig.iommu.map(DomainId(99), 0, ram, PAGE, rw),
+        rig.iommu.map(domain, 1, test_memory(ram, PAGE), rw),
         Err(ErrorCode::INVAL)
     );
     assert_eq!(
-        rig.iommu.map(domain, 1, ram, PAGE, rw),
-        Err(ErrorCode::INVAL)
-    );
-    assert_eq!(
-        rig.iommu.map(domain, IOVA, ram, PAGE, rw),
+        rig.iommu.map(domain, IOVA, test_memory(ram, PAGE), rw),
         Err(ErrorCode::ALREADY)
     );
     assert_eq!(
@@ -499,7 +534,12 @@ fn two_level_directory_for_large_device_ids() {
     rig.settle();
     let domain = rig.iommu.create_domain().unwrap();
     rig.iommu
-        .map(domain, IOVA, rig.ram_page(0), PAGE, Permissions::READ_WRITE)
+        .map(
+            domain,
+            IOVA,
+            test_memory(rig.ram_page(0), PAGE),
+            Permissions::READ_WRITE,
+        )
         .unwrap();
     rig.iommu.attach(ContextId(1), domain).unwrap();
     rig.settle();

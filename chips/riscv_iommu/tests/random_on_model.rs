@@ -13,6 +13,7 @@
 
 use iommu_test_support::Rng;
 use iommu_test_support::driver_rig::{Event, PAGE, RAM_PAGES, Rig};
+use iommu_test_support::test_memory;
 use kernel::ErrorCode;
 use kernel::hil::iommu::{Attach, ContextId, DomainId, Domains, FaultCause, Map, Permissions};
 use std::collections::BTreeMap;
@@ -81,8 +82,7 @@ fn run(seed: u64, steps: usize) {
                 let result = rig.iommu.map(
                     DomainId(domain),
                     iova(first),
-                    rig.ram_page(ram),
-                    len,
+                    test_memory(rig.ram_page(ram), len),
                     permissions,
                 );
                 match reference.domains.get_mut(&domain) {

@@ -32,9 +32,14 @@
 //! memory through the old translation any more.
 //!
 //! Ownership of contexts and domains by processes is the business of the
-//! capsule that uses this HIL; this HIL knows no processes.
+//! capsule that uses this HIL. Which memory may be mapped is not: [`Map::map`]
+//! takes a [`DmaMemory`], a proof that only the kernel creates, for memory
+//! the caller holds (a process's allowed buffer, a kernel buffer lent for
+//! good), so that code without `unsafe` cannot give a device any other
+//! memory.
 
 use crate::ErrorCode;
+use crate::process::ProcessId;
 
 /// A hardware translation context of one instance, numbered from 0 to
 /// [`Geometry::context_count`] - 1. Which device each context serves is
@@ -74,6 +79,120 @@ impl Permissions {
         write: true,
         execute: false,
     };
+}
+
+/// Memory its holder may let a device reach: the proof [`Map::map`] takes.
+///
+/// Only the kernel makes one, for memory the caller holds:
+///
+/// - [`ReadWriteProcessBuffer::dma_memory`] and
+///   [`ReadOnlyProcessBuffer::dma_memory`]: a buffer a process allowed,
+///   which stays that process's memory while the process instance lives
+///   (the kernel refuses a brk below allowed memory and never carves grants
+///   below the break); a read-only allow gives read-only memory;
+/// - [`DmaMemory::from_static`]: a kernel buffer lent to devices for good;
+/// - [`DmaMemory::new`], `unsafe`, for memory no safe constructor covers
+///   (a chip's own descriptor rings at fixed addresses, tests).
+///
+/// It is not `Clone`: `map` consumes it, and a holder narrows it
+/// ([`DmaMemory::sub_range`], [`DmaMemory::read_only`]) but never widens
+/// it. Process memory is held only while its process instance lives:
+/// `map` refuses memory whose process has ended ([`DmaMemory::is_held`]).
+/// Taking the mapping away again when the process ends is the mapper's job
+/// (`kernel::process_memory`).
+///
+/// [`ReadWriteProcessBuffer::dma_memory`]: crate::processbuffer::ReadWriteProcessBuffer::dma_memory
+/// [`ReadOnlyProcessBuffer::dma_memory`]: crate::processbuffer::ReadOnlyProcessBuffer::dma_memory
+#[derive(Debug, PartialEq, Eq)]
+pub struct DmaMemory {
+    start: usize,
+    len: usize,
+    writable: bool,
+    /// The process whose memory this is; `None` for kernel memory.
+    owner: Option<ProcessId>,
+}
+
+impl DmaMemory {
+    /// Memory `[start, start + len)` of `owner` (or the kernel's), made by
+    /// the kernel's constructors, which have checked that it is.
+    pub(crate) fn held(start: usize, len: usize, writable: bool, owner: Option<ProcessId>) -> Self {
+        DmaMemory {
+            start,
+            len,
+            writable,
+            owner,
+        }
+    }
+
+    /// Claims `[start, start + len)` for DMA.
+    ///
+    /// # Safety
+    ///
+    /// For as long as any device may reach it through a mapping made from
+    /// this value: (1) the range is memory the caller owns, that no Rust
+    /// reference other than the caller's aliases in a way the device's
+    /// accesses could break (use the `DmaSlice` family's fences around the
+    /// device's accesses), and (2) if `writable`, the caller lets devices
+    /// write it.
+    pub unsafe fn new(start: usize, len: usize, writable: bool) -> Self {
+        DmaMemory::held(start, len, writable, None)
+    }
+
+    /// Lends `buffer` to devices for good: nothing else can ever reach it.
+    pub fn from_static(buffer: &'static mut [u8]) -> Self {
+        DmaMemory::held(buffer.as_mut_ptr() as usize, buffer.len(), true, None)
+    }
+
+    /// First byte (a physical address: the kernel runs untranslated).
+    pub fn start(&self) -> usize {
+        self.start
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for an empty range.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// True if devices may write it.
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// The process whose memory this is (`None`: the kernel's).
+    pub fn owner(&self) -> Option<ProcessId> {
+        self.owner
+    }
+
+    /// True while the memory is still its holder's: always for kernel
+    /// memory; for process memory, while the process instance lives.
+    pub fn is_held(&self) -> bool {
+        self.owner
+            .is_none_or(|pid| pid.kernel.process_is_alive(pid))
+    }
+
+    /// The part `[offset, offset + len)` of this memory, or `None` if it
+    /// does not lie inside.
+    pub fn sub_range(self, offset: usize, len: usize) -> Option<DmaMemory> {
+        let end = offset.checked_add(len)?;
+        (end <= self.len).then(|| DmaMemory {
+            start: self.start + offset,
+            len,
+            ..self
+        })
+    }
+
+    /// The same memory, for device reads only.
+    pub fn read_only(self) -> DmaMemory {
+        DmaMemory {
+            writable: false,
+            ..self
+        }
+    }
 }
 
 /// The kind of device access that faulted.
@@ -224,15 +343,19 @@ pub trait Map<'a> {
     /// Sets the client for `map_done` and `unmap_done`.
     fn set_client(&self, client: &'a dyn MapClient);
 
-    /// Maps `[iova, iova + len)` to `[phys, phys + len)` with `permissions`.
+    /// Maps `[iova, iova + memory.len())` to `memory` with `permissions`.
     /// The implementation may use larger pages where both addresses and the
-    /// length allow. No part of the range may be mapped already.
+    /// length allow. No part of the range may be mapped already. `memory`
+    /// is consumed: it proves the caller may let devices reach it, and
+    /// nothing is lent that would have to be returned.
     ///
     /// Errors (nothing was changed):
-    /// - `INVAL`: `domain` does not exist; `iova`, `phys` or `len` not
-    ///   aligned to the smallest page size; `len` is 0; the range overflows
-    ///   or is beyond `iova_bits`; `permissions` is not supported (e.g.
-    ///   write without read, or nothing).
+    /// - `INVAL`: `domain` does not exist; `iova`, `memory.start()` or
+    ///   `memory.len()` not aligned to the smallest page size; `memory` is
+    ///   empty; the range overflows or is beyond `iova_bits`; `permissions`
+    ///   is not supported (e.g. write without read, or nothing), or asks
+    ///   for write to memory that is not `writable`; `memory` is no longer
+    ///   held (its process ended).
     /// - `ALREADY`: part of the range is mapped already.
     /// - `NOMEM`: the page pool cannot hold the tables the range needs.
     /// - `BUSY`: too many outstanding operations; retry after a callback.
@@ -242,8 +365,7 @@ pub trait Map<'a> {
         &self,
         domain: DomainId,
         iova: usize,
-        phys: usize,
-        len: usize,
+        memory: DmaMemory,
         permissions: Permissions,
     ) -> Result<(), ErrorCode>;
 

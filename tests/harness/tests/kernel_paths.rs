@@ -510,3 +510,52 @@ fn an_instance_is_reported_to_observers_once_however_it_ends() {
     assert_eq!(h.state(p2), Some(State::Running));
     assert_eq!(h.process(p2).revocations_pending(), 0);
 }
+
+#[test]
+fn dma_memory_is_only_what_a_live_process_allowed() {
+    use kernel::hil::iommu::DmaMemory;
+    let (h, echo) = setup(2);
+    let p = h.spawn("p");
+    let start = h.ram_start(p);
+    assert!(h.allow_rw(p, DRIVER, 0, start + 0x400, 0x800).is_success());
+    assert!(h.allow_ro(p, DRIVER, 0, start + 0x1000, 0x400).is_success());
+    let proofs = || {
+        echo.apps
+            .enter(p, |_, kd| {
+                let rw = kd.get_readwrite_processbuffer(0).unwrap().dma_memory();
+                let ro = kd.get_readonly_processbuffer(0).unwrap().dma_memory();
+                (rw, ro)
+            })
+            .unwrap()
+    };
+    let (rw, ro) = proofs();
+    let rw: DmaMemory = rw.expect("an allowed buffer is the process's memory");
+    assert_eq!(
+        (rw.start(), rw.len(), rw.writable()),
+        (start + 0x400, 0x800, true)
+    );
+    assert_eq!(rw.owner(), Some(p));
+    // A read-only allow gives memory devices may only read.
+    let ro = ro.unwrap();
+    assert_eq!((ro.start(), ro.writable()), (start + 0x1000, false));
+    // Narrowing never widens.
+    let part = rw.sub_range(0x200, 0x400).unwrap();
+    assert_eq!((part.start(), part.len()), (start + 0x600, 0x400));
+    assert!(part.sub_range(0x200, 0x400).is_none());
+    // Once the process has ended, its memory is no longer held: a proof
+    // made while it lived stops counting, and none can be made.
+    let (kept, _) = proofs();
+    let kept = kept.unwrap();
+    assert!(kept.is_held());
+    h.exit(p, 0);
+    assert!(!kept.is_held());
+    // Nothing allowed: no proof at all.
+    let q = h.spawn("q");
+    let none = echo
+        .apps
+        .enter(q, |_, kd| {
+            kd.get_readwrite_processbuffer(0).unwrap().dma_memory()
+        })
+        .unwrap();
+    assert!(none.is_none());
+}

@@ -25,3 +25,18 @@ pub mod on_model;
 pub mod real_rig;
 
 pub use capsule_test_harness::Rng;
+
+use kernel::hil::iommu::DmaMemory;
+
+/// `[start, start + len)` as memory a test gives a modelled device.
+///
+/// Tests name memory by address: pages the rigs leaked for the model's
+/// devices (`driver_rig::Rig::ram_page`) or addresses the model never
+/// dereferences as host memory.
+pub fn test_memory(start: usize, len: usize) -> DmaMemory {
+    // SAFETY: (1) the rigs own the memory they name (leaked for the life of
+    // the test) or the model never touches it as host memory; only the
+    // model's devices reach it, through its own accesses, and no Rust
+    // reference aliases it during those. (2) Tests let devices write it.
+    unsafe { DmaMemory::new(start, len, true) }
+}

@@ -24,8 +24,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use kernel::ErrorCode;
 use kernel::hil::iommu::{
-    AccessType, Attach, AttachClient, ContextId, DomainId, Domains, Fault, FaultCause, FaultClient,
-    Faults, Fence, FenceClient, Geometry, Map, MapClient, Permissions, Translate, Translation,
+    AccessType, Attach, AttachClient, ContextId, DmaMemory, DomainId, Domains, Fault, FaultCause,
+    FaultClient, Faults, Fence, FenceClient, Geometry, Map, MapClient, Permissions, Translate,
+    Translation,
 };
 use kernel::utilities::cells::OptionalCell;
 
@@ -458,13 +459,17 @@ impl Map<'static> for MockIommu {
         &self,
         domain: DomainId,
         iova: usize,
-        phys: usize,
-        len: usize,
+        memory: DmaMemory,
         permissions: Permissions,
     ) -> Result<(), ErrorCode> {
         self.refused(Call::Map)?;
+        let (phys, len) = (memory.start(), memory.len());
         self.check_range(domain.0, iova, len)?;
-        if phys & (self.page() - 1) != 0 || !permissions.read {
+        if phys & (self.page() - 1) != 0
+            || !permissions.read
+            || !memory.is_held()
+            || (permissions.write && !memory.writable())
+        {
             return Err(ErrorCode::INVAL);
         }
         {
