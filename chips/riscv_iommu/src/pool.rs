@@ -19,12 +19,29 @@
 //! that makes the IOMMU walk them. The IOMMU never writes these pages (the
 //! driver leaves hardware A/D updates off), so nothing is acquired.
 //!
-//! Free pages form a list threaded through their first word. The pool is
-//! single-threaded (`Cell`s), as the kernel is.
+//! No sequence of safe calls corrupts the pool. [`Table`] is a copyable
+//! name for a page, not an owner: the walks copy it into their results,
+//! the driver keeps a domain's root in a `Cell`, and the tables below a
+//! root are found again from the entries that point at them, so an owned
+//! handle would have to be rebuilt from an entry, which brings back the
+//! question of whether that page was already released. Instead the pool
+//! keeps one bit per page, set while the page is handed out, and
+//! [`PagePool::release`] checks the handle against it: a page of another
+//! pool is refused by address arithmetic before any pointer to it is
+//! formed, and a page that is already free is refused too, so a page is
+//! never handed out twice. The bits are the free list: nothing is kept in
+//! the free pages themselves, so a write through a stale handle cannot
+//! reach the pool's state (allocation zeroes the page anyway). The cost:
+//! the bits take two words where the free list's head took one (4 bytes
+//! more per pool), the checks about 140 bytes of rv32 code, and a pool
+//! holds at most [`MAX_PAGES`] pages.
+//!
+//! The pool is single-threaded (`Cell`s), as the kernel is.
 
 use core::cell::Cell;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
+use kernel::ErrorCode;
 use kernel::platform::dma_fence::DmaFence;
 
 /// Bytes in a page and in a table.
@@ -42,7 +59,14 @@ impl Page {
     pub const ZERO: Page = Page([0; ENTRIES]);
 }
 
-const NO_PAGE: usize = usize::MAX;
+/// The most pages a pool holds: one bit of [`PagePool`] state each. With
+/// 64 pages one domain maps over 120 MiB in 4 KiB pages (a level-0 table
+/// covers 2 MiB).
+pub const MAX_PAGES: usize = 64;
+
+/// Pages whose state one word of [`PagePool`] holds: 32-bit words, since
+/// a `u64` costs rv32 more code for every bit it tests.
+const PAGES_PER_WORD: usize = u32::BITS as usize;
 
 /// A page of the pool, in use as a table. Only the pool creates these, so a
 /// `Table` always names a page inside the pool's memory. One word, so that
@@ -65,9 +89,10 @@ impl Table {
 pub struct PagePool<'a, F: DmaFence> {
     base: NonNull<Page>,
     count: usize,
-    free_head: Cell<usize>,
-    free_count: Cell<usize>,
+    /// Bit `i % 32` of word `i / 32` is set while page `i` is handed out.
+    in_use: [Cell<u32>; MAX_PAGES / PAGES_PER_WORD],
     stores: Cell<usize>,
+    free: Cell<usize>,
     fence: F,
     _pages: PhantomData<&'a mut [Page]>,
 }
@@ -75,29 +100,31 @@ pub struct PagePool<'a, F: DmaFence> {
 impl<'a, F: DmaFence> PagePool<'a, F> {
     /// Takes `pages` for the life of the pool; all of them start free.
     /// `fence` is the platform's DMA fence for the IOMMU's table walks.
+    ///
+    /// # Panics
+    ///
+    /// If `pages` holds more than [`MAX_PAGES`] pages: the board's pool
+    /// sizes are constants, so this is a board bug found at boot.
     pub fn new(pages: &'a mut [Page], fence: F) -> PagePool<'a, F> {
+        assert!(pages.len() <= MAX_PAGES, "IOMMU page pool too large");
         let count = pages.len();
         // `as_mut_ptr` of a slice is never null (dangling but aligned if the
         // slice is empty, in which case it is never dereferenced).
         let base = NonNull::from(pages).cast::<Page>();
-        let pool = PagePool {
+        PagePool {
             base,
             count,
-            free_head: Cell::new(NO_PAGE),
-            free_count: Cell::new(0),
+            in_use: [const { Cell::new(0) }; MAX_PAGES / PAGES_PER_WORD],
             stores: Cell::new(0),
+            free: Cell::new(count),
             fence,
             _pages: PhantomData,
-        };
-        for index in (0..count).rev() {
-            pool.push_free(index);
         }
-        pool
     }
 
     /// Number of free pages.
     pub fn free_count(&self) -> usize {
-        self.free_count.get()
+        self.free.get()
     }
 
     /// Number of pages, free or not.
@@ -113,18 +140,18 @@ impl<'a, F: DmaFence> PagePool<'a, F> {
 
     /// Takes a free page, zeroed, or `None` if the pool is empty.
     pub fn allocate(&self) -> Option<Table> {
-        let index = self.free_head.get();
-        if index == NO_PAGE {
+        // The lowest free page: bits at and above `count` are never set,
+        // so this is `count` when every page is in use.
+        let index = self.in_use.iter().enumerate().find_map(|(word, bits)| {
+            let bit = bits.get().trailing_ones() as usize;
+            (bit < PAGES_PER_WORD).then_some(word * PAGES_PER_WORD + bit)
+        })?;
+        if index >= self.count {
             return None;
         }
+        self.set_in_use(index, true);
+        self.free.set(self.free.get() - 1);
         let table = self.table(index);
-        let next = self.read_raw(table, 0);
-        self.free_head.set(if next == 0 {
-            NO_PAGE
-        } else {
-            next as usize - 1
-        });
-        self.free_count.set(self.free_count.get() - 1);
         let words = self.low_word(index, 0);
         for word in 0..2 * ENTRIES {
             // SAFETY: `word` < 1024, so this stays inside the page `table`
@@ -132,9 +159,9 @@ impl<'a, F: DmaFence> PagePool<'a, F> {
             unsafe { words.add(word).write_volatile(0) };
         }
         // The page may still hold entries from its previous use (`destroy`
-        // does not clear them) and the free-list link: the zeroes must be
-        // visible to the IOMMU before any pointer to the page is installed,
-        // since a device may be walking the domain while it grows.
+        // does not clear them): the zeroes must be visible to the IOMMU
+        // before any pointer to the page is installed, since a device may
+        // be walking the domain while it grows.
         self.publish(table);
         Some(table)
     }
@@ -158,12 +185,26 @@ impl<'a, F: DmaFence> PagePool<'a, F> {
 
     /// Returns `table` to the pool. The caller must make sure the hardware
     /// can no longer reach it through any cached or in-memory pointer.
-    pub fn release(&self, table: Table) {
-        self.push_free(self.index(table));
+    ///
+    /// Errors, with the pool unchanged: `INVAL` (`table` is a page of
+    /// another pool), `ALREADY` (the page is free: released before and not
+    /// allocated since).
+    pub fn release(&self, table: Table) -> Result<(), ErrorCode> {
+        let index = self.index(table);
+        if index >= self.count {
+            return Err(ErrorCode::INVAL);
+        }
+        if !self.is_in_use(index) {
+            return Err(ErrorCode::ALREADY);
+        }
+        self.set_in_use(index, false);
+        self.free.set(self.free.get() + 1);
+        Ok(())
     }
 
     /// The table at physical address `phys`, if `phys` is a page of this
-    /// pool. Used to follow pointers read from tables without trusting them.
+    /// pool. Used to follow pointers read from tables without trusting
+    /// them.
     #[inline]
     pub fn table_at(&self, phys: usize) -> Option<Table> {
         let offset = phys.wrapping_sub(self.base.as_ptr() as usize);
@@ -222,19 +263,27 @@ impl<'a, F: DmaFence> PagePool<'a, F> {
         }
     }
 
+    /// Whether page `index` (< `count`) is handed out.
+    #[inline]
+    fn is_in_use(&self, index: usize) -> bool {
+        self.in_use[index / PAGES_PER_WORD].get() >> (index % PAGES_PER_WORD) & 1 != 0
+    }
+
+    fn set_in_use(&self, index: usize, in_use: bool) {
+        let word = &self.in_use[index / PAGES_PER_WORD];
+        let bit = 1 << (index % PAGES_PER_WORD);
+        word.set(if in_use {
+            word.get() | bit
+        } else {
+            word.get() & !bit
+        });
+    }
+
     /// The index of `table`'s page in this pool; `count` or more if
     /// `table` is of another pool. The pointer used to reach the page is
     /// then made from `base` (see `low_word`), never from `table`.
     fn index(&self, table: Table) -> usize {
         table.phys().wrapping_sub(self.base.as_ptr() as usize) / PAGE_SIZE
-    }
-
-    fn push_free(&self, index: usize) {
-        let table = self.table(index);
-        let next = self.free_head.get();
-        self.write_raw(table, 0, if next == NO_PAGE { 0 } else { next as u64 + 1 });
-        self.free_head.set(index);
-        self.free_count.set(self.free_count.get() + 1);
     }
 
     /// Pointer to the low 32-bit word of entry `entry` of `table`.
@@ -396,10 +445,22 @@ pub(crate) mod test_pool {
     /// A pool of `count` fresh pages. On the host, `RiscvCoherentDmaFence`
     /// is a compiler fence: nothing but the test reads the tables.
     pub(crate) fn pool(count: usize) -> PagePool<'static, RiscvCoherentDmaFence> {
+        pool_over(leak(count))
+    }
+
+    /// `count` fresh pages that live until the test process ends.
+    pub(crate) fn leak(count: usize) -> &'static mut [Page] {
         let pages: Vec<Page> = (0..count).map(|_| Page::ZERO).collect();
+        Box::leak(pages.into_boxed_slice())
+    }
+
+    /// A pool of `pages`.
+    pub(crate) fn pool_over(
+        pages: &'static mut [Page],
+    ) -> PagePool<'static, RiscvCoherentDmaFence> {
         // SAFETY: no device reads these pages (host test).
         let fence = unsafe { RiscvCoherentDmaFence::new() };
-        PagePool::new(Box::leak(pages.into_boxed_slice()), fence)
+        PagePool::new(pages, fence)
     }
 }
 
@@ -422,7 +483,7 @@ mod tests {
             assert_eq!(pool.table_at(table.phys()), Some(*table));
         }
         pool.install(tables[1], 7, 0xdead_beef_0000_0001);
-        pool.release(tables[1]);
+        assert_eq!(pool.release(tables[1]), Ok(()));
         let again = pool.allocate().unwrap();
         assert_eq!(again, tables[1]);
         assert_eq!(
@@ -497,5 +558,126 @@ mod tests {
         pool.clear(table, 511);
         assert_eq!(pool.read(table, 511), 0);
         assert_eq!(pool.entry_stores(), 4);
+    }
+
+    #[test]
+    fn double_release_is_refused_and_each_page_is_handed_out_once() {
+        let pool = pool(3);
+        let tables: Vec<Table> = (0..3).map(|_| pool.allocate().unwrap()).collect();
+        assert_eq!(pool.release(tables[0]), Ok(()));
+        assert_eq!(pool.release(tables[2]), Ok(()));
+        assert_eq!(pool.release(tables[0]), Err(ErrorCode::ALREADY));
+        assert_eq!(pool.release(tables[2]), Err(ErrorCode::ALREADY));
+        assert_eq!(pool.free_count(), 2);
+        let first = pool.allocate().unwrap();
+        let second = pool.allocate().unwrap();
+        assert_ne!(first, second);
+        assert!(pool.allocate().is_none(), "only two pages were free");
+        assert_eq!(pool.free_count(), 0);
+        // A page never allocated is free too: releasing it is refused.
+        let fresh = super::test_pool::pool(2);
+        let table = fresh.allocate().unwrap();
+        assert_eq!(fresh.release(table), Ok(()));
+        assert_eq!(fresh.release(table), Err(ErrorCode::ALREADY));
+        assert_eq!(fresh.free_count(), 2);
+    }
+
+    #[test]
+    fn release_of_a_page_of_another_pool_is_refused() {
+        // Two pools side by side in one allocation, so that each has a
+        // foreign page just below or just above its own, and a third
+        // pool elsewhere.
+        let (low, high) = super::test_pool::leak(5).split_at_mut(2);
+        let low = super::test_pool::pool_over(low);
+        let high = super::test_pool::pool_over(high);
+        let elsewhere = super::test_pool::pool(1);
+        let in_low = low.allocate().unwrap();
+        let in_high = high.allocate().unwrap();
+        let in_elsewhere = elsewhere.allocate().unwrap();
+        for foreign in [in_high, in_elsewhere] {
+            assert_eq!(low.release(foreign), Err(ErrorCode::INVAL));
+        }
+        for foreign in [in_low, in_elsewhere] {
+            assert_eq!(high.release(foreign), Err(ErrorCode::INVAL));
+        }
+        assert_eq!((low.free_count(), high.free_count()), (1, 2));
+        // Each pool still has exactly its own pages.
+        assert_eq!(low.release(in_low), Ok(()));
+        assert_eq!(high.release(in_high), Ok(()));
+        assert_eq!(elsewhere.release(in_elsewhere), Ok(()));
+        assert_eq!(low.allocate(), Some(in_low));
+        assert_eq!(high.allocate(), Some(in_high));
+        assert_eq!(elsewhere.allocate(), Some(in_elsewhere));
+    }
+
+    #[test]
+    fn stale_writes_to_a_free_page_do_not_reach_the_pool() {
+        let pool = pool(2);
+        let stale = pool.allocate().unwrap();
+        assert_eq!(pool.release(stale), Ok(()));
+        // What a threaded free list would take for a link.
+        for entry in [0, 1, ENTRIES - 1] {
+            pool.install(stale, entry, u64::MAX);
+        }
+        let first = pool.allocate().unwrap();
+        let second = pool.allocate().unwrap();
+        assert_ne!(first, second);
+        assert!(pool.allocate().is_none());
+        assert_eq!(pool.read(stale, 0), 0, "allocation zeroed it again");
+    }
+
+    #[test]
+    fn random_releases_never_hand_a_page_out_twice() {
+        let pool = pool(5);
+        let mut held: Vec<Table> = Vec::new();
+        let mut seen: Vec<Table> = Vec::new();
+        let mut state = 0x2545_f491_u32;
+        for _ in 0..2000 {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            match state % 3 {
+                0 => match pool.allocate() {
+                    Some(table) => {
+                        assert!(!held.contains(&table), "handed out twice");
+                        held.push(table);
+                        if !seen.contains(&table) {
+                            seen.push(table);
+                        }
+                    }
+                    None => assert_eq!(held.len(), 5),
+                },
+                1 if !held.is_empty() => {
+                    let table = held.swap_remove(state as usize / 3 % held.len());
+                    assert_eq!(pool.release(table), Ok(()));
+                }
+                _ => {
+                    // A stale handle: one seen before that is not held now.
+                    if let Some(&table) = seen.iter().find(|t| !held.contains(t)) {
+                        assert_eq!(pool.release(table), Err(ErrorCode::ALREADY));
+                    }
+                }
+            }
+            assert_eq!(pool.free_count(), 5 - held.len());
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "IOMMU page pool too large")]
+    fn a_pool_larger_than_the_state_is_a_board_bug() {
+        let _ = super::test_pool::pool(MAX_PAGES + 1);
+    }
+
+    #[test]
+    fn a_pool_of_max_pages_hands_out_every_page() {
+        let pool = pool(MAX_PAGES);
+        let mut tables: Vec<Table> = (0..MAX_PAGES).map(|_| pool.allocate().unwrap()).collect();
+        assert!(pool.allocate().is_none());
+        tables.sort_by_key(Table::phys);
+        tables.dedup();
+        assert_eq!(tables.len(), MAX_PAGES);
+        let last = tables[MAX_PAGES - 1];
+        assert_eq!(pool.release(last), Ok(()));
+        assert_eq!(pool.allocate(), Some(last));
     }
 }
