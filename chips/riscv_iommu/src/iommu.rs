@@ -246,9 +246,13 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence>
         }
         self.directory.set(Some(directory));
 
+        // The only queue memory the driver polls is the completion word
+        // (the queues' heads and tails are registers, and records are read
+        // only between them): reset it while the command queue is off.
+        self.reset_completion();
         let queues = self.queues.as_ptr();
         // The IOMMU owns the queues from their enables on: whatever the
-        // board left in them is released first.
+        // board left in them, and the reset word, are released first.
         self.fence
             .release(core::ptr::slice_from_raw_parts_mut(queues, 1));
         // SAFETY: both queues are inside `QueueMemory`, which the driver

@@ -62,6 +62,23 @@ impl<const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence>
         }
     }
 
+    /// Sets the completion word to the newest sequence number issued, so
+    /// that it reports as complete nothing the IOMMU has not run. Until
+    /// then it holds whatever the board's queue memory held: a value an
+    /// earlier boot's IOMMU wrote, or garbage, which `reached` would take
+    /// for the completion of sequence numbers not yet executed. Called
+    /// with the command queue off, so the IOMMU does not write the word.
+    pub(crate) fn reset_completion(&self) {
+        // SAFETY: the completion word is inside the driver's
+        // `QueueMemory`, which no Rust reference covers; the IOMMU may
+        // read or write it, so it is written volatile.
+        unsafe {
+            core::ptr::addr_of_mut!((*self.queue_memory()).completion)
+                .cast::<u32>()
+                .write_volatile(self.issued.get());
+        }
+    }
+
     /// The newest sequence number handed to the hardware.
     pub(crate) fn issued(&self) -> u32 {
         self.issued.get()

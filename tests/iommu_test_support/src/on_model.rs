@@ -34,12 +34,34 @@ pub fn leak_pages(count: usize) -> &'static mut [Page] {
     Box::leak(pages.into_boxed_slice())
 }
 
+/// Queue memory every byte of which is `byte`, as a board's may be before
+/// `init`: left over from an earlier boot, or never cleared.
+pub fn queue_memory_filled_with(byte: u8) -> &'static mut QueueMemory {
+    let queues: &'static mut QueueMemory = Box::leak(Box::new(QueueMemory::ZERO));
+    // SAFETY: `QueueMemory` holds only integers, so any bytes are a valid
+    // value; the pointer is to exactly one, from a unique reference.
+    unsafe { std::ptr::write_bytes(std::ptr::from_mut(queues), byte, 1) };
+    queues
+}
+
 /// A model and its driver, whose contexts are devices `device_ids`, with
 /// `table_pages` page-table pages; registered for deferred calls but not
 /// yet initialized.
 pub fn instance(device_ids: [u32; CONTEXTS], table_pages: usize) -> (Model, &'static Chip) {
+    instance_over(
+        device_ids,
+        table_pages,
+        Box::leak(Box::new(QueueMemory::ZERO)),
+    )
+}
+
+/// As [`instance`], with `queues` as the driver's queue memory.
+pub fn instance_over(
+    device_ids: [u32; CONTEXTS],
+    table_pages: usize,
+    queues: &'static mut QueueMemory,
+) -> (Model, &'static Chip) {
     let mut model = Model::new();
-    let queues: &'static mut QueueMemory = Box::leak(Box::new(QueueMemory::ZERO));
     model.add_ram(
         std::ptr::from_mut(queues) as usize,
         size_of::<QueueMemory>(),
