@@ -88,24 +88,75 @@ const IOMMU_DOMAINS: usize = 8;
 /// Page-table pages for all domains (each domain takes a root page plus
 /// one page per GiB and per 2 MiB region it maps into).
 const IOMMU_TABLE_PAGES: usize = 32;
-/// What one process may hold.
-const IOMMU_QUOTAS: Quotas = Quotas {
-    contexts: 2,
-    domains: 4,
-    pages: 16,
-};
-/// Package names of the apps that may acquire each edu context (index =
-/// context). The board's policy: DMA is offered to named apps only.
-const EDU_USERS: [&[&str]; IOMMU_CONTEXTS] = [
-    &[
-        "dma_demo",
-        "dma_readonly",
-        "dma_restart",
-        "dma_switch",
-        "dma_thief",
-    ],
-    &["dma_demo", "dma_switch", "dma_thief"],
+/// One app of the board's IOMMU policy.
+struct IommuApp {
+    /// Its package name.
+    name: &'static str,
+    /// The edu contexts it may acquire (context i = edu i). A context
+    /// listed for several apps goes to whichever acquires it first.
+    contexts: &'static [usize],
+    /// Its share of the IOMMU, reserved for it (I5).
+    share: Quotas,
+}
+
+/// The board's IOMMU policy: DMA is offered to these apps only; every
+/// other app gets nothing (`RESERVE`). Each app's share of domains and
+/// table pages is reserved for it: the shares add up to no more than the
+/// pools (checked below at compile time, and by `IommuDriver::setup` at
+/// boot), so no app, listed or not, can take another's share.
+const IOMMU_APPS: &[IommuApp] = &[
+    IommuApp {
+        name: "dma_demo",
+        contexts: &[0, 1],
+        share: share(1, 2, 6),
+    },
+    IommuApp {
+        name: "dma_readonly",
+        contexts: &[0],
+        share: share(1, 1, 4),
+    },
+    IommuApp {
+        name: "dma_restart",
+        contexts: &[0],
+        share: share(1, 1, 4),
+    },
+    IommuApp {
+        name: "dma_switch",
+        contexts: &[0, 1],
+        share: share(1, 2, 8),
+    },
+    IommuApp {
+        name: "dma_thief",
+        contexts: &[0, 1],
+        share: share(1, 1, 4),
+    },
 ];
+
+/// A share: contexts held at once, domains, table pages (a domain's root
+/// and, per map, a table per GiB and per 2 MiB region it first maps into).
+const fn share(contexts: usize, domains: usize, pages: usize) -> Quotas {
+    Quotas {
+        contexts,
+        domains,
+        pages,
+    }
+}
+
+/// The sum of the shares `IOMMU_APPS` reserves.
+const fn iommu_reserved() -> Quotas {
+    let mut sum = share(0, 0, 0);
+    let mut i = 0;
+    while i < IOMMU_APPS.len() {
+        sum = sum.plus(IOMMU_APPS[i].share);
+        i += 1;
+    }
+    sum
+}
+
+const _: () = assert!(
+    iommu_reserved().domains <= IOMMU_DOMAINS && iommu_reserved().pages <= IOMMU_TABLE_PAGES,
+    "IOMMU_APPS reserves more domains or table pages than the IOMMU has"
+);
 /// Apps restarted after a fault, each at most this many times, then
 /// stopped; every other app is stopped at its first fault. A restart
 /// starts the new instance only once every memory observer (the IOMMU
@@ -160,25 +211,43 @@ impl InterruptService for Devices {
     }
 }
 
-/// Which app may acquire which edu context: by package name (`EDU_USERS`).
+/// The IOMMU policy of `IOMMU_APPS`, by package name.
 struct EduPolicy {
     kernel: &'static Kernel,
 }
 
-impl ContextPolicy for EduPolicy {
-    fn may_use(&self, process: ProcessId, instance: usize, context: usize) -> bool {
+impl EduPolicy {
+    /// The entry of `process` in `IOMMU_APPS`, if listed.
+    fn app(&self, process: ProcessId) -> Option<&'static IommuApp> {
         let capability = create_capability!(ProcessManagementCapability);
         let name =
             self.kernel
                 .process_map_or_external("", process, |p| p.get_process_name(), &capability);
+        IOMMU_APPS.iter().find(|app| app.name == name)
+    }
+}
+
+impl ContextPolicy for EduPolicy {
+    fn may_use(&self, process: ProcessId, instance: usize, context: usize) -> bool {
         instance == 0
-            && EDU_USERS
-                .get(context)
-                .is_some_and(|users| users.contains(&name))
+            && self
+                .app(process)
+                .is_some_and(|app| app.contexts.contains(&context))
     }
 
-    fn quotas(&self, _process: ProcessId) -> Quotas {
-        IOMMU_QUOTAS
+    fn quotas(&self, process: ProcessId, instance: usize) -> Quotas {
+        match self.app(process) {
+            Some(app) if instance == 0 => app.share,
+            _ => Quotas::NONE,
+        }
+    }
+
+    fn reserved(&self, instance: usize) -> Quotas {
+        if instance == 0 {
+            iommu_reserved()
+        } else {
+            Quotas::NONE
+        }
     }
 }
 
@@ -378,7 +447,11 @@ pub extern "C" fn main() -> ! {
             iommu_revocation_cap,
         )
     );
-    iommu_driver.setup();
+    // I5: the policy's shares must fit the pools (also checked at compile
+    // time above); a board that promises more must not boot.
+    iommu_driver
+        .setup()
+        .expect("IOMMU policy reserves more than the IOMMU holds");
     // Revocation before reuse (I4): the driver takes every mapping back
     // before a process's memory changes hands.
     kernel

@@ -46,8 +46,8 @@ impl IommuDriver<'_> {
         if entry.owner.is_some() || entry.held() {
             return Err(ErrorCode::BUSY);
         }
-        let (held, _, _) = self.tables.usage(process);
-        if held >= self.policy.quotas(process).contexts {
+        let (held, _, _) = self.tables.usage(process, instance);
+        if held >= self.policy.quotas(process, instance).contexts {
             return Err(ErrorCode::NOMEM);
         }
         // I1: never hand out a context that translates.

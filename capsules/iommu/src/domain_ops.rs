@@ -39,9 +39,14 @@ impl IommuDriver<'_> {
         instance: usize,
     ) -> Result<u32, ErrorCode> {
         let port = self.port(instance).ok_or(ErrorCode::INVAL)?;
-        let quotas = self.policy.quotas(process);
-        let (_, domains, pages) = self.tables.usage(process);
-        if domains >= quotas.domains || pages >= quotas.pages {
+        let quotas = self.policy.quotas(process, instance);
+        if quotas.domains == 0 {
+            // Not listed for this instance: it gets nothing.
+            return Err(ErrorCode::RESERVE);
+        }
+        let (_, domains, pages) = self.tables.usage(process, instance);
+        // A domain takes one page for its root table (`Domains`).
+        if domains >= quotas.domains || pages.saturating_add(1) > quotas.pages {
             return Err(ErrorCode::NOMEM);
         }
         let slot = self
@@ -165,7 +170,14 @@ impl IommuDriver<'_> {
         if d.op != DomainOp::Idle || d.settling == u8::MAX {
             return Err(ErrorCode::BUSY);
         }
-        if self.tables.pages_charged(process) >= self.policy.quotas(process).pages {
+        // Refused before it starts if it could take the process past its
+        // page quota: an instance never allocates more than it announced.
+        let instance = usize::from(d.instance);
+        let needed = port
+            .iommu
+            .map_table_pages(DomainId(usize::from(d.domain)), iova, len)?;
+        let charged = self.tables.pages_charged(process, instance);
+        if charged.saturating_add(needed) > self.policy.quotas(process, instance).pages {
             return Err(ErrorCode::NOMEM);
         }
         let permissions = match source.kind {

@@ -24,7 +24,7 @@ use kernel::hil::iommu::{Attach, Faults, Fence, Map};
 use kernel::syscall::{CommandReturn, SyscallDriver};
 use kernel::{ErrorCode, Kernel, ProcessId};
 
-use crate::policy::ContextPolicy;
+use crate::policy::{ContextPolicy, Quotas};
 use crate::port::InstancePort;
 use crate::table::Tables;
 
@@ -154,7 +154,14 @@ impl<'a> IommuDriver<'a> {
     }
 
     /// Registers the driver as the client of every instance.
-    pub fn setup(&'a self) {
+    ///
+    /// Then checks the policy against the pools (invariant I5): on each
+    /// instance, the shares the policy reserves must fit its domain slots
+    /// and the pages free in its pool, and over all instances
+    /// the domains must fit this driver's domain table. `NOMEM` if not: a
+    /// board bug (its policy promises more than its pools hold), which a
+    /// board should treat as fatal at boot.
+    pub fn setup(&'a self) -> Result<(), ErrorCode> {
         for port in self.ports {
             port.driver.set(self);
             Map::set_client(port.iommu, port);
@@ -162,6 +169,28 @@ impl<'a> IommuDriver<'a> {
             Fence::set_client(port.iommu, port);
             Faults::set_client(port.iommu, port);
         }
+        let mut domains = 0usize;
+        for port in self.ports {
+            // Contexts are not summed: a context listed for several
+            // applications goes to the first that acquires it.
+            let reserved = Quotas {
+                contexts: 0,
+                ..self.policy.reserved(port.index)
+            };
+            let pools = Quotas {
+                contexts: 0,
+                domains: port.iommu.domain_count(),
+                pages: port.iommu.free_pages(),
+            };
+            if !reserved.fits_in(pools) {
+                return Err(ErrorCode::NOMEM);
+            }
+            domains = domains.saturating_add(reserved.domains);
+        }
+        if domains > self.tables.domains.len() {
+            return Err(ErrorCode::NOMEM);
+        }
+        Ok(())
     }
 
     /// How many maps reported complete when `MAP` returned were later
@@ -190,9 +219,12 @@ impl<'a> IommuDriver<'a> {
             .unwrap_or(false)
     }
 
-    fn info(&self, process: ProcessId) -> CommandReturn {
-        let quotas = self.policy.quotas(process);
-        let (contexts, domains, _) = self.tables.usage(process);
+    fn info(&self, process: ProcessId, instance: usize) -> CommandReturn {
+        if self.port(instance).is_none() {
+            return CommandReturn::failure(ErrorCode::INVAL);
+        }
+        let quotas = self.policy.quotas(process, instance);
+        let (contexts, domains, _) = self.tables.usage(process, instance);
         let pair = |used: usize, quota: usize| (used.min(0xffff) | quota.min(0xffff) << 16) as u32;
         CommandReturn::success_u32_u32_u32(
             self.ports.len() as u32,
@@ -218,9 +250,12 @@ impl<'a> IommuDriver<'a> {
         CommandReturn::success_u32_u32_u32(count as u32, usable, geometry)
     }
 
-    fn info_pages(&self, process: ProcessId) -> CommandReturn {
-        let pages = self.tables.pages_charged(process);
-        let quota = self.policy.quotas(process).pages;
+    fn info_pages(&self, process: ProcessId, instance: usize) -> CommandReturn {
+        if self.port(instance).is_none() {
+            return CommandReturn::failure(ErrorCode::INVAL);
+        }
+        let pages = self.tables.pages_charged(process, instance);
+        let quota = self.policy.quotas(process, instance).pages;
         CommandReturn::success_u32_u32(pages as u32, quota.min(u32::MAX as usize) as u32)
     }
 }
@@ -242,9 +277,9 @@ impl SyscallDriver for IommuDriver<'_> {
             return CommandReturn::failure(e.into());
         }
         let result = match command_num {
-            command::INFO => return self.info(process),
+            command::INFO => return self.info(process, r2),
             command::INFO_INSTANCE => return self.info_instance(process, r2),
-            command::INFO_PAGES => return self.info_pages(process),
+            command::INFO_PAGES => return self.info_pages(process, r2),
             command::ACQUIRE => {
                 return match self.acquire(process, r2, r3) {
                     Ok(handle) => CommandReturn::success_u32(handle),

@@ -372,29 +372,31 @@ impl Tables<'_> {
         })
     }
 
-    /// Contexts, domains and page-table pages owned by `owner`.
-    pub(crate) fn usage(&self, owner: ProcessId) -> (usize, usize, usize) {
+    /// Contexts, domains and page-table pages `owner` holds on `instance`.
+    pub(crate) fn usage(&self, owner: ProcessId, instance: usize) -> (usize, usize, usize) {
         let contexts = self
             .contexts
             .iter()
-            .filter(|s| s.0.get().owner == Some(owner))
+            .map(|s| s.0.get())
+            .filter(|e| e.owner == Some(owner) && usize::from(e.instance) == instance)
             .count();
         let (domains, pages) = self
             .domains
             .iter()
             .map(|s| s.0.get())
-            .filter(|e| e.owner == Some(owner))
+            .filter(|e| e.owner == Some(owner) && usize::from(e.instance) == instance)
             .fold((0, 0), |(d, p), e| (d + 1, p + usize::from(e.pages)));
         (contexts, domains, pages)
     }
 
-    /// Page-table pages charged to `owner`: what `usage` counts third,
-    /// without walking the contexts (`MAP` checks it on every call).
-    pub(crate) fn pages_charged(&self, owner: ProcessId) -> usize {
+    /// Page-table pages charged to `owner` on `instance`: what `usage`
+    /// counts third, without walking the contexts (`MAP` checks it on
+    /// every call).
+    pub(crate) fn pages_charged(&self, owner: ProcessId, instance: usize) -> usize {
         self.domains
             .iter()
             .map(|s| s.0.get())
-            .filter(|e| e.owner == Some(owner))
+            .filter(|e| e.owner == Some(owner) && usize::from(e.instance) == instance)
             .map(|e| usize::from(e.pages))
             .sum()
     }

@@ -67,16 +67,19 @@ fn i5_page_quota() {
         r.cmd(p, INFO_PAGES, 0, 0),
         SyscallReturn::SuccessU32U32(3, 3)
     );
-    // At the quota: no map (even one needing no table), no domain.
+    // At the quota: no map that needs a table, no domain; a map into a
+    // region that has its table costs nothing and is allowed.
     assert_eq!(
         r.err(p, MAP, map_r2(d, 2, 0, false), range_r3(1024, 1)),
         ErrorCode::NOMEM
     );
-    assert_eq!(
-        r.err(p, MAP, map_r2(d, 2, 0, false), range_r3(1, 1)),
-        ErrorCode::NOMEM
-    );
     assert_eq!(r.err(p, CREATE_DOMAIN, 0, 0), ErrorCode::NOMEM);
+    assert_eq!(r.map_now(p, map_r2(d, 2, 0, false), range_r3(1, 1)), 0);
+    assert_eq!(
+        r.cmd(p, INFO_PAGES, 0, 0),
+        SyscallReturn::SuccessU32U32(3, 3),
+        "never past the quota"
+    );
     // p at its quota does not stop q.
     let e = r.create(q, 0);
     let off = r.first_page_offset(q);
@@ -116,19 +119,121 @@ fn i5_page_pool_exhaustion() {
     assert_eq!(r.mock().free_pages_now(), 4);
 }
 
-#[test]
-fn i5_domain_table_exhaustion() {
-    // The driver's table has 16 domain slots; the mock has 8.
-    let r = rig(5, &[(2, 32, 64, 8)]);
-    let ps: Vec<_> = (0..5).map(|_| r.h.spawn("p")).collect();
-    let mut made = 0;
-    for p in &ps {
-        while r.cmd(*p, CREATE_DOMAIN, 0, 0).is_success() {
-            made += 1;
-        }
+/// A share that fits: 3 listed apps x (1 context, 2 domains, 6 pages) on
+/// an instance with 4 contexts, 8 domains and 18 pages.
+fn fair_rig() -> Rig {
+    let r = rig(4, &[(4, 8, 18, 8)]);
+    r.policy.quotas.set(Quotas {
+        contexts: 1,
+        domains: 2,
+        pages: 6,
+    });
+    r.policy.listed.set(3);
+    r.policy.unlisted.borrow_mut().push("intruder");
+    assert_eq!(r.driver.setup(), Ok(()), "the shares fit the pools");
+    r
+}
+
+/// What a listed app must always get: its context, its two domains and
+/// its six pages (two roots, two regions each needing a table).
+fn take_whole_share(r: &Rig, p: kernel::ProcessId, context: usize) {
+    r.acquire(p, 0, context);
+    let off = r.first_page_offset(p);
+    r.allow_rw(p, 0, off, 4 * r.mock().page());
+    for _ in 0..2 {
+        let d = r.create(p, 0);
+        assert_eq!(r.map_now(p, map_r2(d, 0, 0, false), range_r3(0, 1)), 0);
+        assert_eq!(r.map_now(p, map_r2(d, 1, 0, false), range_r3(512, 1)), 0);
     }
-    assert_eq!(made, 16);
-    assert_eq!(r.err(ps[4], CREATE_DOMAIN, 0, 0), ErrorCode::NOMEM);
+    assert_eq!(
+        r.cmd(p, INFO_PAGES, 0, 0),
+        SyscallReturn::SuccessU32U32(6, 6)
+    );
+}
+
+/// Everything `p` tries beyond its share, over and over.
+fn flood(r: &Rig, p: kernel::ProcessId) {
+    let off = r.first_page_offset(p);
+    r.allow_rw(p, 0, off, 4 * r.mock().page());
+    for round in 0..8 {
+        for context in 0..4 {
+            let _ = r.cmd(p, ACQUIRE, 0, context);
+        }
+        if let SyscallReturn::SuccessU32(d) = r.cmd(p, CREATE_DOMAIN, 0, 0) {
+            for region in 0..4 {
+                let _ = r.cmd(
+                    p,
+                    MAP,
+                    map_r2(d as usize, region % 4, 0, false),
+                    range_r3(region * 512 + round, 1),
+                );
+            }
+        }
+        r.complete_all();
+    }
+}
+
+#[test]
+fn i5_unlisted_apps_get_nothing() {
+    let r = fair_rig();
+    let x = r.h.spawn("intruder");
+    assert_eq!(r.err(x, ACQUIRE, 0, 0), ErrorCode::RESERVE);
+    assert_eq!(r.err(x, CREATE_DOMAIN, 0, 0), ErrorCode::RESERVE);
+    assert_eq!(
+        r.cmd(x, INFO, 0, 0),
+        SyscallReturn::SuccessU32U32U32(1, 0, 0)
+    );
+    assert_eq!(r.mock().free_pages_now(), 18);
+}
+
+#[test]
+fn i5_floods_never_starve_a_listed_app() {
+    let r = fair_rig();
+    // An unlisted app and two listed apps, each trying to take everything
+    // (past their shares), before and while the victim takes its own.
+    let x = r.h.spawn("intruder");
+    let a = r.h.spawn("a");
+    let b = r.h.spawn("b");
+    flood(&r, x);
+    flood(&r, a);
+    flood(&r, b);
+    let victim = r.h.spawn("victim");
+    take_whole_share(&r, victim, 3);
+    flood(&r, a);
+    flood(&r, x);
+    // The others never held more than their shares.
+    for p in [a, b] {
+        let SyscallReturn::SuccessU32U32(pages, quota) = r.cmd(p, INFO_PAGES, 0, 0) else {
+            panic!()
+        };
+        assert!(pages <= quota && quota == 6);
+    }
+    assert_eq!(
+        r.cmd(x, INFO_PAGES, 0, 0),
+        SyscallReturn::SuccessU32U32(0, 0)
+    );
+}
+
+#[test]
+fn i5_a_policy_that_promises_more_than_the_pools_fails_setup() {
+    let r = rig(2, &[(4, 8, 10, 8)]);
+    r.policy.quotas.set(Quotas {
+        contexts: 1,
+        domains: 2,
+        pages: 6,
+    });
+    r.policy.listed.set(2);
+    assert_eq!(r.driver.setup(), Err(ErrorCode::NOMEM), "12 pages > 10");
+    r.policy.listed.set(1);
+    assert_eq!(r.driver.setup(), Ok(()));
+    // Domains: 5 x 2 > 8 slots.
+    r.policy.quotas.set(Quotas {
+        contexts: 0,
+        domains: 2,
+        pages: 0,
+    });
+    r.policy.listed.set(5);
+    assert_eq!(r.driver.setup(), Err(ErrorCode::NOMEM));
 }
 
 // ----- I6: faults -----------------------------------------------------------------

@@ -328,10 +328,14 @@ fn i3_contexts_and_domains_of_different_instances_do_not_mix() {
     r.attach_now(p, c1, d1);
     assert_eq!(r.mocks[0].attached_to(0), Some(0));
     assert_eq!(r.mocks[1].attached_to(0), Some(0));
-    assert_eq!(
-        r.cmd(p, INFO, 0, 0),
-        SyscallReturn::SuccessU32U32U32(2, 2 | 4 << 16, 2 | 4 << 16)
-    );
+    // Shares are per instance: one context and one domain held on each.
+    for instance in 0..2 {
+        assert_eq!(
+            r.cmd(p, INFO, instance, 0),
+            SyscallReturn::SuccessU32U32U32(2, 1 | 4 << 16, 1 | 4 << 16)
+        );
+    }
+    assert_eq!(r.err(p, INFO, 2, 0), ErrorCode::INVAL);
 }
 
 #[test]
@@ -359,26 +363,34 @@ fn i3_switch_between_own_domains() {
 fn short_id_rules_policy() {
     use capsules_iommu::policy::{ShortIdRule, ShortIdRules};
     use capsules_iommu::{ContextPolicy, Quotas};
-    static RULES: [ShortIdRule; 2] = [
+    static RULES: [ShortIdRule; 3] = [
         ShortIdRule {
-            short_id: None,
+            short_id: 0x51,
             instance: 0,
             context: 0,
         },
         ShortIdRule {
-            short_id: Some(0x51),
+            short_id: 0x51,
             instance: 0,
             context: 1,
+        },
+        ShortIdRule {
+            short_id: 0x52,
+            instance: 1,
+            context: 0,
         },
     ];
     let policy = ShortIdRules::new(&RULES, Quotas::DEFAULT);
     let h = capsule_test_harness::Harness::new(1);
-    // Harness processes have no fixed ShortId: only the "anyone" rule.
+    // A process without a fixed ShortId is not listed: no context, no share.
     let p = h.spawn("p");
-    assert!(policy.may_use(p, 0, 0));
-    assert!(!policy.may_use(p, 0, 1));
-    assert!(!policy.may_use(p, 1, 0));
-    assert_eq!(policy.quotas(p), Quotas::DEFAULT);
+    assert!(!policy.may_use(p, 0, 0));
+    assert_eq!(policy.quotas(p, 0), Quotas::NONE);
+    // Each listed application is reserved one share per instance it is
+    // listed for, however many rules name it.
+    assert_eq!(policy.reserved(0), Quotas::DEFAULT);
+    assert_eq!(policy.reserved(1), Quotas::DEFAULT);
+    assert_eq!(policy.reserved(2), Quotas::NONE);
 }
 
 // ----- process identifier 0 -------------------------------------------------

@@ -204,17 +204,18 @@ impl World {
             .position(|d| !d.zombie && d.handle == handle && d.owner == (i, pid))
     }
 
-    fn usage(&self, i: usize) -> (usize, usize, usize) {
+    /// What process `i` holds on instance `inst` (shares are per instance).
+    fn usage(&self, i: usize, inst: usize) -> (usize, usize, usize) {
         let pid = self.procs[i].pid;
         let c = self
             .ctxs
             .iter()
-            .filter(|c| c.owner == Some((i, pid)) && !c.zombie)
+            .filter(|c| c.owner == Some((i, pid)) && !c.zombie && c.inst == inst)
             .count();
         let owned = self
             .doms
             .iter()
-            .filter(|d| d.owner == (i, pid) && !d.zombie);
+            .filter(|d| d.owner == (i, pid) && !d.zombie && d.inst == inst);
         let (d, p) = owned.fold((0, 0), |(d, p), x| (d + 1, p + 1 + x.regions.len()));
         (c, d, p)
     }

@@ -169,6 +169,16 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence> Map<'a>
         self.start(self.issued(), Operation::Map { domain, iova, len })
     }
 
+    fn map_table_pages(
+        &self,
+        domain: DomainId,
+        iova: usize,
+        len: usize,
+    ) -> Result<usize, ErrorCode> {
+        let root = self.root(domain)?;
+        sv39::tables_for_map(&self.tables, root, iova, len)
+    }
+
     fn unmap(&self, domain: DomainId, iova: usize, len: usize) -> Result<(), ErrorCode> {
         self.running()?;
         let root = self.root(domain)?;

@@ -212,6 +212,28 @@ pub fn map(
     Ok(())
 }
 
+/// An upper bound on the tables a `map` of `[iova, iova + len)` would take.
+///
+/// Exactly the tables it would create now if no part of the range became a
+/// superpage. Errors as `map` (`INVAL`, `ALREADY`, `FAIL`).
+pub fn tables_for_map(
+    pool: &PagePool<'_, impl DmaFence>,
+    root: Table,
+    iova: usize,
+    len: usize,
+) -> Result<usize, ErrorCode> {
+    let pages = check_range(iova, len)?;
+    // Leaves whose physical page is never 2 MiB-aligned where a span
+    // starts (IOVA page p goes to physical page p + 1), so the count
+    // assumes a level-0 table for every span: the most a map can need.
+    let leaves = Leaves::new(
+        pages.start,
+        (pages.start + 1) * PAGE_SIZE,
+        Permissions::READ,
+    );
+    Ok(check_map(pool, root, pages, leaves)?.tables_needed)
+}
+
 /// What the first pass of `map` found.
 struct MapCheck {
     /// Tables to allocate.

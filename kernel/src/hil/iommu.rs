@@ -291,7 +291,8 @@ pub trait Geometry {
 /// Creating and destroying domains. Synchronous: no hardware is involved
 /// until a domain is attached.
 pub trait Domains {
-    /// Creates an empty domain (every IOVA unmapped).
+    /// Creates an empty domain (every IOVA unmapped). It takes one page of
+    /// the pool, for its root table.
     ///
     /// Errors:
     /// - `NOMEM`: no free domain slot, or no free page for its root table.
@@ -368,6 +369,21 @@ pub trait Map<'a> {
         memory: DmaMemory,
         permissions: Permissions,
     ) -> Result<(), ErrorCode>;
+
+    /// An upper bound on the pool pages a `map` of `[iova, iova + len)` in
+    /// `domain` would take now: the tables it would have to create, as if
+    /// no part of the range could use a large page. `map` never takes more
+    /// (until the domain changes), so a caller can charge the pages before
+    /// it maps (quotas). Synchronous; changes nothing.
+    ///
+    /// Errors: as `map` for `domain`, `iova` and `len` (`INVAL`, `ALREADY`),
+    /// and `FAIL` if the implementation found its own tables inconsistent.
+    fn map_table_pages(
+        &self,
+        domain: DomainId,
+        iova: usize,
+        len: usize,
+    ) -> Result<usize, ErrorCode>;
 
     /// Unmaps every page in `[iova, iova + len)`; pages in the range that are
     /// not mapped are skipped. A large page must be unmapped whole.

@@ -503,6 +503,28 @@ impl Map<'static> for MockIommu {
         Ok(())
     }
 
+    fn map_table_pages(
+        &self,
+        domain: DomainId,
+        iova: usize,
+        len: usize,
+    ) -> Result<usize, ErrorCode> {
+        self.check_range(domain.0, iova, len)?;
+        let domains = self.domains.borrow();
+        let s = domains[domain.0].as_ref().unwrap();
+        let first = iova >> self.page_shift;
+        let count = len >> self.page_shift;
+        if (first..first + count).any(|p| s.pages.contains_key(&p)) {
+            return Err(ErrorCode::ALREADY);
+        }
+        // Exactly what `map` takes: one table per 512-page region without one.
+        let regions: BTreeSet<usize> = (first..first + count)
+            .map(|p| p >> 9)
+            .filter(|r| !s.tables.contains(r))
+            .collect();
+        Ok(regions.len())
+    }
+
     fn unmap(&self, domain: DomainId, iova: usize, len: usize) -> Result<(), ErrorCode> {
         self.refused(Call::Unmap)?;
         self.check_range(domain.0, iova, len)?;

@@ -77,7 +77,7 @@ fn dma_into_a_mapped_buffer_arrives_and_dma_outside_the_mappings_faults_to_the_o
             "dma_demo: mapped source at IOVA 0x10000 -> phys 0x",
             "dma_demo: mapped destination at IOVA 0x11000 -> phys 0x",
             "dma_demo: IOVA 0x12000 is not mapped",
-            "dma_demo: holds 1/2 contexts, 1/4 domains, ",
+            "dma_demo: holds 1/1 contexts, 1/2 domains, 3/6 table pages",
             "dma_demo: attached context to domain",
             "dma_demo: DMA memory -> device: 512 bytes from IOVA 0x10000 done",
             "dma_demo: DMA device -> memory: 512 bytes to IOVA 0x11000 done",

@@ -26,14 +26,14 @@ impl World {
             if c.owner == Some((i, self.pid_of(i))) && !c.zombie {
                 Expect::Fails(ErrorCode::ALREADY)
             } else if c.zombie {
-                if self.usage(i).0 >= QUOTAS.contexts {
+                if self.usage(i, inst).0 >= QUOTAS.contexts {
                     Expect::SucceedsOr(&[ErrorCode::BUSY, ErrorCode::NOMEM])
                 } else {
                     Expect::SucceedsOr(&[ErrorCode::BUSY])
                 }
             } else if c.owner.is_some() {
                 Expect::Fails(ErrorCode::BUSY)
-            } else if self.usage(i).0 >= QUOTAS.contexts {
+            } else if self.usage(i, inst).0 >= QUOTAS.contexts {
                 Expect::Fails(ErrorCode::NOMEM)
             } else {
                 Expect::SucceedsOr(&[])
@@ -85,10 +85,11 @@ impl World {
     }
 
     pub(super) fn create_on(&mut self, i: usize, inst: usize) {
-        let (_, d, p) = self.usage(i);
         let expect = if inst >= INSTANCES.len() {
             Expect::Fails(ErrorCode::INVAL)
-        } else if d >= QUOTAS.domains || p >= QUOTAS.pages {
+        } else if let (_, d, p) = self.usage(i, inst)
+            && (d >= QUOTAS.domains || p >= QUOTAS.pages)
+        {
             Expect::Fails(ErrorCode::NOMEM)
         } else {
             let mock = self.r.mocks[inst];
@@ -201,10 +202,11 @@ impl World {
                     .collect();
                 if dm.pending.is_some() {
                     Expect::Fails(ErrorCode::BUSY)
-                } else if self.usage(i).2 >= QUOTAS.pages {
-                    Expect::Fails(ErrorCode::NOMEM)
                 } else if (first..first + count).any(|p| dm.pages.contains_key(&p)) {
                     Expect::Fails(ErrorCode::ALREADY)
+                } else if self.usage(i, dm.inst).2 + needed.len() > QUOTAS.pages {
+                    // Never past the share, not even by one map.
+                    Expect::Fails(ErrorCode::NOMEM)
                 } else if needed.len() > self.r.mocks[dm.inst].free_pages_now() {
                     Expect::Fails(ErrorCode::NOMEM)
                 } else if self.r.mocks[dm.inst].map_visible.get() {
@@ -344,7 +346,8 @@ impl World {
         let r2 = rng.next_u64() as usize | 1 << 33;
         let r3 = rng.next_u64() as usize;
         let expect = match command {
-            INFO | INFO_PAGES => Expect::SucceedsOr(&[]),
+            // Argument 1 is the instance: no such instance.
+            INFO | INFO_PAGES => Expect::Fails(ErrorCode::INVAL),
             c if c > FAULT_ACK => Expect::Fails(ErrorCode::NOSUPPORT),
             _ => Expect::Fails(ErrorCode::INVAL),
         };

@@ -25,7 +25,7 @@
 //! dma_demo: mapped source at IOVA 0x10000 -> phys 0x80304000 (device read/write)
 //! dma_demo: mapped destination at IOVA 0x11000 -> phys 0x80301000 (device read/write)
 //! dma_demo: IOVA 0x12000 is not mapped
-//! dma_demo: holds 1/2 contexts, 1/4 domains, 3/16 table pages
+//! dma_demo: holds 1/1 contexts, 1/2 domains, 3/6 table pages
 //! dma_demo: attached context to domain
 //! dma_demo: DMA memory -> device: 512 bytes from IOVA 0x10000 done
 //! dma_demo: DMA device -> memory: 512 bytes to IOVA 0x11000 done
@@ -321,8 +321,8 @@ fn main() -> Result<(), ErrorCode> {
         format_args!("IOVA {:#x} translates to {:?}", IOVA_UNMAPPED, unmapped),
     )?;
     println!("dma_demo: IOVA {:#x} is not mapped", IOVA_UNMAPPED);
-    let quotas = step("info", iommu::info())?;
-    let pages = step("pages", iommu::pages())?;
+    let quotas = step("info", iommu::info(device.instance))?;
+    let pages = step("pages", iommu::pages(device.instance))?;
     ensure(
         quotas.contexts_held == 1 && quotas.domains == 1 && pages.charged > 0,
         format_args!("usage {:?} {:?}", quotas, pages),

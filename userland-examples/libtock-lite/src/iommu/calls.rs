@@ -43,9 +43,10 @@ pub fn exists() -> bool {
     command(command::EXISTS, 0, 0).to_result().is_ok()
 }
 
-/// `INFO`: instance count and the caller's quotas.
-pub fn info() -> Result<Info, ErrorCode> {
-    match command(command::INFO, 0, 0) {
+/// `INFO`: instance count and the caller's use of its share of
+/// `instance`. `INVAL` if there is no such instance.
+pub fn info(instance: u32) -> Result<Info, ErrorCode> {
+    match command(command::INFO, instance as usize, 0) {
         SyscallReturn::SuccessU32U32U32(a, b, c) => Ok(Info::decode(a, b, c)),
         other => Err(unexpected(other)),
     }
@@ -59,9 +60,10 @@ pub fn instance_info(instance: u32) -> Result<InstanceInfo, ErrorCode> {
     }
 }
 
-/// `INFO_PAGES`: page-table pages charged to the caller and its quota.
-pub fn pages() -> Result<PageUsage, ErrorCode> {
-    command(command::INFO_PAGES, 0, 0)
+/// `INFO_PAGES`: page-table pages charged to the caller on `instance`,
+/// and its page quota there.
+pub fn pages(instance: u32) -> Result<PageUsage, ErrorCode> {
+    command(command::INFO_PAGES, instance as usize, 0)
         .to_result_u32_u32()
         .map(|(charged, quota)| PageUsage { charged, quota })
 }
