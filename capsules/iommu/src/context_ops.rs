@@ -50,7 +50,11 @@ impl IommuDriver<'_> {
         if held >= self.policy.quotas(process, instance).contexts {
             return Err(ErrorCode::NOMEM);
         }
-        // I1: never hand out a context that translates.
+        // I1: never hand out a context that translates: not one attached by
+        // this driver, nor one attached by anyone else (as the instance
+        // records it, `Attach::attached`). A context whose detach the
+        // hardware did not confirm is never freed in the first place
+        // (`ContextEntry::unconfirmed`), so it has an owner and is BUSY.
         if entry.attached.is_some() || port.iommu.attached(ContextId(context)).is_some() {
             return Err(ErrorCode::BUSY);
         }

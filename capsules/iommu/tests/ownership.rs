@@ -422,3 +422,31 @@ fn a_process_with_id_0_owns_and_is_revoked() {
     assert_eq!(r.mock().live_domains(), 0);
     r.acquire(q, 0, 0);
 }
+
+// ----- the HIL's contract after a failed detach -------------------------------
+
+#[test]
+fn the_mock_keeps_a_domain_a_failed_detach_left_reachable() {
+    // The same rule the RISC-V driver's `driver_on_model.rs`
+    // `a_domain_a_failed_detach_left_reachable_is_never_destroyed` holds it
+    // to: `destroy_domain` refuses a domain a context may still use.
+    use iommu_test_support::mock_iommu::MockIommu;
+    use kernel::hil::iommu::{Attach, ContextId, Domains, Geometry};
+    let mock = MockIommu::new(2, 4, 8, 8);
+    let domain = mock.create_domain().unwrap();
+    mock.attach(ContextId(0), domain).unwrap();
+    mock.complete_all();
+    mock.complete_with.set(Err(ErrorCode::FAIL));
+    mock.detach(ContextId(0)).unwrap();
+    mock.complete_all();
+    assert_eq!(mock.attached(ContextId(0)), None, "as of the last call");
+    let free = mock.free_pages();
+    assert_eq!(mock.destroy_domain(domain), Err(ErrorCode::BUSY));
+    assert_eq!(mock.free_pages(), free);
+    // A confirmed change of the context releases it.
+    mock.complete_with.set(Ok(()));
+    mock.attach(ContextId(0), domain).unwrap();
+    mock.detach(ContextId(0)).unwrap();
+    mock.complete_all();
+    assert_eq!(mock.destroy_domain(domain), Ok(()));
+}

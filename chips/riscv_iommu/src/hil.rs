@@ -42,16 +42,21 @@ impl<const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence>
         }
     }
 
-    fn root(&self, domain: DomainId) -> Result<Table, ErrorCode> {
+    /// The root table and PSCID of live domain `domain`.
+    fn live(&self, domain: DomainId) -> Result<(Table, u32), ErrorCode> {
         match self.domains.get(domain.0).map(|d| d.get()) {
-            Some(DomainState::Live { root }) => Ok(root),
+            Some(DomainState::Live { root, pscid }) => Ok((root, pscid)),
             _ => Err(ErrorCode::INVAL),
         }
     }
 
-    /// The PSCID tagging `domain` (0 is left unused).
-    fn pscid(domain: DomainId) -> u32 {
-        domain.0 as u32 + 1
+    fn root(&self, domain: DomainId) -> Result<Table, ErrorCode> {
+        self.live(domain).map(|(root, _)| root)
+    }
+
+    /// The PSCID tagging live domain `domain`.
+    fn pscid(&self, domain: DomainId) -> Result<u32, ErrorCode> {
+        self.live(domain).map(|(_, pscid)| pscid)
     }
 
     /// Room for one more operation with `commands` commands (plus fence).
@@ -113,15 +118,16 @@ impl<const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence> Domains
             .iter()
             .position(|d| d.get() == DomainState::Free)
             .ok_or(ErrorCode::NOMEM)?;
+        let pscid = self.fresh_pscid()?;
         let root = self.tables.allocate().ok_or(ErrorCode::NOMEM)?;
-        self.domains[index].set(DomainState::Live { root });
+        self.domains[index].set(DomainState::Live { root, pscid });
         Ok(DomainId(index))
     }
 
     fn destroy_domain(&self, domain: DomainId) -> Result<(), ErrorCode> {
         let root = self.root(domain)?;
         let attached = self.attached.iter().any(|a| a.get() == Some(domain));
-        if attached || self.pending.uses(domain) {
+        if attached || self.pending.uses(domain) || self.maybe_in_use(domain) {
             return Err(ErrorCode::BUSY);
         }
         let running = self.state.get() == State::Running;
@@ -129,16 +135,18 @@ impl<const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence> Domains
             self.room(1)?;
         }
         // No context uses the domain and every detach from it completed,
-        // so no device can walk these tables any more. The slot's PSCID is
-        // quarantined until its invalidation completes (forever if the
-        // instance failed).
+        // so no device can walk these tables any more, and the slot is free
+        // at once. Its PSCID is not given to a new domain until its
+        // invalidation completed (`fresh_pscid`); if the instance is not
+        // running, no domain is created again anyway.
+        let pscid = self.pscid(domain)?;
         sv39::destroy(&self.tables, root);
-        self.domains[domain.0].set(DomainState::Quarantined);
+        self.domains[domain.0].set(DomainState::Free);
         if !running {
             return Ok(());
         }
-        let sequence = self.submit(&[Command::iotinval_vma(Some(Self::pscid(domain)), None)]);
-        self.start(sequence, Operation::Release { domain })
+        let sequence = self.submit(&[Command::iotinval_vma(Some(pscid), None)]);
+        self.start(sequence, Operation::Release { pscid })
     }
 }
 
@@ -188,7 +196,8 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence> Map<'a>
         // invalidation on, or it could cache the old ones again.
         self.tables.publish_all();
         let address = (len == PAGE_SIZE).then_some(iova as u64);
-        let sequence = self.submit(&[Command::iotinval_vma(Some(Self::pscid(domain)), address)]);
+        let pscid = self.pscid(domain)?;
+        let sequence = self.submit(&[Command::iotinval_vma(Some(pscid), address)]);
         self.start(sequence, Operation::Unmap { domain, iova, len })
     }
 }
@@ -221,13 +230,15 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence> Attach<'a>
         else {
             return Err(ErrorCode::OFF);
         };
-        slot.write_translating(&self.directory_pages, &directory, root, Self::pscid(domain));
+        let pscid = self.pscid(domain)?;
+        let old_pscid = previous.and_then(|old| self.pscid(old).ok());
+        slot.write_translating(&self.directory_pages, &directory, root, pscid);
         self.attached[context.0].set(Some(domain));
         let inval_ddt = Command::iodir_inval_ddt(Some(device_id));
-        let new = Command::iotinval_vma(Some(Self::pscid(domain)), None);
-        let sequence = match previous {
+        let new = Command::iotinval_vma(Some(pscid), None);
+        let sequence = match old_pscid {
             Some(old) => {
-                let old = Command::iotinval_vma(Some(Self::pscid(old)), None);
+                let old = Command::iotinval_vma(Some(old), None);
                 self.submit(&[inval_ddt, new, old])
             }
             None => self.submit(&[inval_ddt, new]),

@@ -30,7 +30,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::ErrorCode;
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
-use kernel::hil::iommu::{AttachClient, DomainId, FaultClient, FenceClient, MapClient};
+use kernel::hil::iommu::{AttachClient, ContextId, DomainId, FaultClient, FenceClient, MapClient};
 use kernel::platform::dma_fence::DmaFence;
 use kernel::utilities::StaticRef;
 use kernel::utilities::cells::OptionalCell;
@@ -86,12 +86,16 @@ pub(crate) enum State {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DomainState {
     Free,
+    /// A domain: its Sv39 root table and the PSCID the IOMMU caches its
+    /// translations under.
     Live {
         root: Table,
+        pscid: u32,
     },
-    /// Destroyed; the slot's PSCID waits for its invalidation.
-    Quarantined,
 }
+
+/// PSCIDs are 20 bits (spec 1.0 section 3.1.3.5, `iohgatp`/`fsc` PSCID).
+pub(crate) const PSCID_LIMIT: u32 = 1 << 20;
 
 /// A RISC-V IOMMU instance with `CONTEXTS` device contexts and room for
 /// `DOMAINS` domains, sharing memory with it under the fence `F`.
@@ -110,9 +114,18 @@ pub struct RiscvIommu<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFen
     /// Where each context's device context is in the directory (from
     /// `init` on).
     pub(crate) slots: [Cell<Option<ContextSlot>>; CONTEXTS],
-    /// The domain each context translates with, if any.
+    /// The domain each context translates with, if any, as of the last
+    /// `attach` or `detach` call.
     pub(crate) attached: [Cell<Option<DomainId>>; CONTEXTS],
+    /// For each context, the domains (bit `n`: `DomainId(n)`) it may still
+    /// translate through because an attach or detach away from them was not
+    /// confirmed (its completion failed). Cleared when a later attach or
+    /// detach of the context is confirmed. Such a domain is never destroyed
+    /// (`Domains::destroy_domain`).
+    pub(crate) unconfirmed: [Cell<u64>; CONTEXTS],
     pub(crate) domains: [Cell<DomainState>; DOMAINS],
+    /// Where the search for a PSCID for the next new domain starts.
+    pub(crate) next_pscid: Cell<u32>,
     pub(crate) directory_pages: PagePool<'a, F>,
     pub(crate) tables: PagePool<'a, F>,
     /// The directory's shape, once `init` built it.
@@ -167,13 +180,21 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence>
         vectors: InterruptVectors,
         fence: F,
     ) -> Self {
+        const {
+            assert!(
+                DOMAINS <= 64,
+                "unconfirmed domains are one bit each in a u64"
+            )
+        };
         RiscvIommu {
             registers,
             queues: NonNull::from(queues),
             device_ids,
             slots: [const { Cell::new(None) }; CONTEXTS],
             attached: [const { Cell::new(None) }; CONTEXTS],
+            unconfirmed: [const { Cell::new(0) }; CONTEXTS],
             domains: [const { Cell::new(DomainState::Free) }; DOMAINS],
+            next_pscid: Cell::new(1),
             directory_pages,
             tables,
             directory: Cell::new(None),
@@ -439,6 +460,63 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence>
         }
     }
 
+    /// Records how a change of `context` away from `previous` ended: with
+    /// `Ok` the context uses only what it was last attached to; with an
+    /// error it may still use `previous` (and whatever it may have used
+    /// before), until a later change is confirmed.
+    fn confirm(
+        &self,
+        context: ContextId,
+        previous: Option<DomainId>,
+        result: Result<(), ErrorCode>,
+    ) {
+        let Some(unconfirmed) = self.unconfirmed.get(context.0) else {
+            return;
+        };
+        match (result, previous) {
+            (Ok(()), _) => unconfirmed.set(0),
+            (Err(_), Some(domain)) => unconfirmed.set(unconfirmed.get() | 1 << domain.0),
+            (Err(_), None) => {}
+        }
+    }
+
+    /// A PSCID for a new domain: one no live domain uses and whose
+    /// invalidation after its last domain's destruction has completed, so
+    /// the IOTLB holds nothing tagged with it. A destroyed domain's slot is
+    /// thus reusable at once; its old PSCID waits instead. The search moves
+    /// through the 2^20 values round-robin, so a PSCID is reused only after
+    /// many others. `BUSY` only if every candidate of one pass is taken,
+    /// which at most `DOMAINS` live domains and `PENDING_OPERATIONS`
+    /// invalidations cannot do.
+    pub(crate) fn fresh_pscid(&self) -> Result<u32, ErrorCode> {
+        let taken = |pscid: u32| {
+            self.pending.releases(pscid)
+                || self.domains.iter().any(
+                    |d| matches!(d.get(), DomainState::Live { pscid: used, .. } if used == pscid),
+                )
+        };
+        let mut candidate = self.next_pscid.get();
+        for _ in 0..=DOMAINS + PENDING_OPERATIONS {
+            if candidate == 0 || candidate >= PSCID_LIMIT {
+                candidate = 1;
+            }
+            if !taken(candidate) {
+                self.next_pscid.set(candidate + 1);
+                return Ok(candidate);
+            }
+            candidate += 1;
+        }
+        Err(ErrorCode::BUSY)
+    }
+
+    /// True if some context may still translate through `domain` after an
+    /// unconfirmed attach or detach.
+    pub(crate) fn maybe_in_use(&self, domain: DomainId) -> bool {
+        self.unconfirmed
+            .iter()
+            .any(|u| u.get() & (1 << domain.0) != 0)
+    }
+
     fn complete(&self, operation: Operation, result: Result<(), ErrorCode>) {
         match operation {
             Operation::Map { domain, iova, len } => {
@@ -450,23 +528,23 @@ impl<'a, const CONTEXTS: usize, const DOMAINS: usize, F: DmaFence>
                     .map(|c| c.unmap_done(domain, iova, len, result));
             }
             Operation::Attach {
-                context, domain, ..
+                context,
+                domain,
+                previous,
             } => {
+                self.confirm(context, previous, result);
                 self.attach_client
                     .map(|c| c.attach_done(context, domain, result));
             }
-            Operation::Detach { context, .. } => {
+            Operation::Detach { context, previous } => {
+                self.confirm(context, Some(previous), result);
                 self.attach_client.map(|c| c.detach_done(context, result));
             }
             Operation::Fence => {
                 self.fence_client.map(|c| c.fence_done(result));
             }
-            Operation::Release { domain } => {
-                // A failed instance never reuses the PSCID.
-                if result.is_ok() {
-                    self.domains[domain.0].set(DomainState::Free);
-                }
-            }
+            // Leaving the ring is what frees the PSCID (`fresh_pscid`).
+            Operation::Release { .. } => {}
         }
     }
 }

@@ -42,8 +42,9 @@ pub enum Operation {
     },
     /// `fence_done`.
     Fence,
-    /// No callback: a destroyed domain's slot (and PSCID) becomes free.
-    Release { domain: DomainId },
+    /// No callback: the invalidation of a destroyed domain's PSCID; the
+    /// PSCID is not given to a new domain until it completed.
+    Release { pscid: u32 },
 }
 
 impl Operation {
@@ -57,7 +58,7 @@ impl Operation {
                 ..
             } => d == domain || previous == Some(domain),
             Operation::Detach { previous, .. } => previous == domain,
-            Operation::Release { domain: d } => d == domain,
+            Operation::Release { .. } => false,
             Operation::Fence => false,
         }
     }
@@ -130,6 +131,15 @@ impl<const N: usize> PendingRing<N> {
         self.head.set((self.head.get() + 1) % N);
         self.len.set(self.len.get() - 1);
         Some(pending)
+    }
+
+    /// Whether the invalidation of PSCID `pscid` is still outstanding.
+    pub fn releases(&self, pscid: u32) -> bool {
+        self.entries.iter().any(|entry| {
+            entry
+                .get()
+                .is_some_and(|p| p.operation == Operation::Release { pscid })
+        })
     }
 
     /// Whether any outstanding operation involves `domain`.

@@ -301,14 +301,19 @@ pub trait Domains {
 
     /// Destroys `domain` and returns its page-table pages to the pool. The
     /// domain must be attached to no context and have no outstanding
-    /// operation (wait for `detach_done`, `map_done`, `unmap_done`). Its
-    /// slot becomes reusable once the hardware has dropped every cached
-    /// translation tagged with it; `create_domain` never hands out a slot
-    /// before that.
+    /// operation (wait for `detach_done`, `map_done`, `unmap_done`), and no
+    /// context may still translate through it: after an attach or detach
+    /// away from `domain` completed with an error, the hardware may still
+    /// use it, and it stays in use until a later attach or detach of that
+    /// context completes with `Ok` (memory mapped in it must not be reused
+    /// either until then). Its slot becomes reusable once the hardware has
+    /// dropped every cached translation tagged with it; `create_domain`
+    /// never hands out a slot before that.
     ///
     /// Errors:
     /// - `INVAL`: `domain` does not exist.
-    /// - `BUSY`: `domain` is attached or has an outstanding operation.
+    /// - `BUSY`: `domain` is attached, has an outstanding operation, or a
+    ///   context may still translate through it (see above).
     fn destroy_domain(&self, domain: DomainId) -> Result<(), ErrorCode>;
 }
 
@@ -452,8 +457,11 @@ pub trait Attach<'a> {
     /// - `OFF`: the instance is not running.
     fn detach(&self, context: ContextId) -> Result<(), ErrorCode>;
 
-    /// The domain `context` is attached to (as of the last `attach` or
-    /// `detach` call), if any.
+    /// The domain `context` is attached to as of the last `attach` or
+    /// `detach` call, if any. This is what was asked, not what the
+    /// hardware confirmed: after a failed `attach_done` or `detach_done`
+    /// the context may still translate through the domain it used before
+    /// (`Domains::destroy_domain` keeps such a domain).
     fn attached(&self, context: ContextId) -> Option<DomainId>;
 }
 
