@@ -80,8 +80,11 @@ impl IommuDriver<'_> {
         Ok(self.tables.domain_entry(slot).handle(slot).to_register())
     }
 
-    /// `DESTROY_DOMAIN`: only a domain no context uses and with nothing in
-    /// flight (a settling map included: the instance would refuse it).
+    /// `DESTROY_DOMAIN`: only a domain no context uses and with no map or
+    /// unmap the process waits for. Maps that were complete when `MAP`
+    /// returned but have not settled on the instance do not hold it up:
+    /// the handle is gone at once, and the domain is destroyed when they
+    /// settle (it stays charged to the process until then).
     pub(crate) fn destroy_domain(
         &self,
         process: ProcessId,
@@ -92,8 +95,15 @@ impl IommuDriver<'_> {
             .domain(process, handle)
             .ok_or(ErrorCode::INVAL)?;
         let d = self.tables.domain_entry(domain.index());
-        if !d.quiet() || self.tables.domain_in_use(domain.index()) {
+        if d.op != DomainOp::Idle || self.tables.domain_in_use(domain.index()) {
             return Err(ErrorCode::BUSY);
+        }
+        if d.settling > 0 {
+            // Taken back like a dead owner's domain (`revocation.rs`):
+            // destroyed as soon as it is quiet.
+            self.tables
+                .update_domain(domain.index(), |e| e.revoking = true);
+            return Ok(());
         }
         let port = self.port(usize::from(d.instance)).ok_or(ErrorCode::FAIL)?;
         port.iommu.destroy_domain(DomainId(usize::from(d.domain)))?;

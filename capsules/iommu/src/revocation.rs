@@ -98,10 +98,13 @@ impl ProcessMemoryObserver for IommuDriver<'_> {
 }
 
 impl IommuDriver<'_> {
-    /// Moves every revocation in progress as far as it can go now. Called
-    /// when revocation starts and after every completion callback.
+    /// Moves every revocation in progress as far as it can go now, and
+    /// destroys domains their owner destroyed while maps were settling.
+    /// Called when revocation starts and after every completion callback.
     pub(crate) fn advance_revocations(&self) {
-        if self.tables.revocations.iter().any(|r| r.0.get().is_some()) {
+        if self.tables.revocations.iter().any(|r| r.0.get().is_some())
+            || self.tables.domains.iter().any(|d| d.0.get().revoking)
+        {
             self.advance_revocations_in_progress();
         }
     }

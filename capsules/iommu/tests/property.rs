@@ -93,6 +93,9 @@ struct Dom {
     pages: BTreeMap<usize, (usize, bool)>,
     regions: BTreeSet<usize>,
     zombie: bool,
+    /// Destroyed by its live owner while maps settled: no handle any more,
+    /// still charged, gone once the instance destroyed it.
+    dying: bool,
 }
 
 #[derive(Debug)]
@@ -201,7 +204,7 @@ impl World {
         let pid = self.procs[i].pid;
         self.doms
             .iter()
-            .position(|d| !d.zombie && d.handle == handle && d.owner == (i, pid))
+            .position(|d| !d.zombie && !d.dying && d.handle == handle && d.owner == (i, pid))
     }
 
     /// What process `i` holds on instance `inst` (shares are per instance).

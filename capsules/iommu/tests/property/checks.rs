@@ -29,6 +29,11 @@ impl World {
                 }
             }
         }
+        // Domains destroyed while their maps settled go once the instance
+        // destroyed them.
+        let mocks = &self.r.mocks;
+        self.doms
+            .retain(|d| !d.dying || mocks[d.inst].live_domain_ids().contains(&d.hw));
         self.check_revocations();
         self.check_reachability();
     }

@@ -96,7 +96,7 @@ impl World {
             let full = self.doms.len() >= TABLE_DOMAINS
                 || mock.live_domain_ids().len() >= INSTANCES[inst].1
                 || mock.free_pages_now() == 0;
-            let zombies = self.doms.iter().any(|d| d.zombie);
+            let zombies = self.doms.iter().any(|d| d.zombie || d.dying);
             match (full, zombies) {
                 (true, false) => Expect::Fails(ErrorCode::NOMEM),
                 (false, false) => Expect::SucceedsOr(&[]),
@@ -113,7 +113,7 @@ impl World {
             // may come back: that zombie is gone.
             let hw = *new[0];
             self.doms
-                .retain(|d| !(d.zombie && d.inst == inst && d.hw == hw));
+                .retain(|d| !((d.zombie || d.dying) && d.inst == inst && d.hw == hw));
             self.doms.push(Dom {
                 handle: h as usize,
                 owner: (i, self.pid_of(i)),
@@ -123,6 +123,7 @@ impl World {
                 pages: BTreeMap::new(),
                 regions: BTreeSet::new(),
                 zombie: false,
+                dying: false,
             });
             assert!(
                 self.fresh.insert((1, h)),
@@ -142,10 +143,10 @@ impl World {
                     .iter()
                     .any(|c| c.attached == Some(h) || c.pending == Some(CtxPending::Attach(h)));
                 // A map complete on return is outstanding on the instance
-                // until its `map_done` is delivered: the domain stays.
+                // until its `map_done` is delivered; it does not hold the
+                // process up, the domain is destroyed once it settled.
                 let dm = &self.doms[d];
-                let settling = self.r.mocks[dm.inst].pending_maps(dm.hw) > 0;
-                if dm.pending.is_some() || used || settling {
+                if dm.pending.is_some() || used {
                     Expect::Fails(ErrorCode::BUSY)
                 } else {
                     Expect::Exactly(SyscallReturn::Success)
@@ -154,7 +155,12 @@ impl World {
         };
         if self.command(i, DESTROY_DOMAIN, h, 0, expect).is_success() {
             let d = self.owned_dom(i, h).unwrap();
-            self.doms.remove(d);
+            let dm = &self.doms[d];
+            if self.r.mocks[dm.inst].live_domain_ids().contains(&dm.hw) {
+                self.doms[d].dying = true;
+            } else {
+                self.doms.remove(d);
+            }
         }
     }
 
