@@ -34,6 +34,7 @@ pub mod ownership;
 pub mod policy;
 pub mod port;
 pub mod table;
+pub mod virtual_iommu;
 
 mod context_ops;
 mod domain_ops;
@@ -41,7 +42,8 @@ mod faults;
 mod revocation;
 
 pub use driver::{DRIVER_NUM, IommuDriver, IommuGrant};
-pub use ownership::ContextOwnership;
+pub use ownership::{ContextOwnership, DeviceHandover, DeviceUser};
 pub use policy::{ContextPolicy, Quotas};
 pub use port::InstancePort;
 pub use table::{IommuStorage, Tables};
+pub use virtual_iommu::{MuxIommu, VirtualIommu};
