@@ -30,6 +30,7 @@ pub mod args;
 pub mod dma;
 pub mod driver;
 pub mod handles;
+pub mod kernel_domain;
 pub mod ownership;
 pub mod policy;
 pub mod port;
