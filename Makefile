@@ -8,7 +8,7 @@
 #   make test   every test: host unit/capsule/property tests, then QEMU runs
 # Both install what they need first (tools/setup.sh, idempotent).
 
-.PHONY: run test setup kernel apps flash lint bench clean
+.PHONY: run test setup kernel apps flash lint bench soak clean
 
 run: setup
 	@bash tools/run.sh
@@ -38,6 +38,10 @@ lint: setup
 bench: setup
 	@bash tools/bench-system.sh
 	@bash tools/bench.sh
+
+# Hostile apps over many fuzzer seeds and kill-mid-DMA cycles (minutes).
+soak: setup
+	@bash tools/soak.sh
 
 clean:
 	cargo clean

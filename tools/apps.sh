@@ -15,6 +15,9 @@
 #       replacing any apps already there. Never prompts.
 #   tools/apps.sh list FLASH_IMAGE
 #       Shows the apps in FLASH_IMAGE and their addresses.
+#   tools/apps.sh pack APP NAME
+#       Packs the built ELFs of APP once more, as build/apps/NAME.tab named
+#       NAME (the fuzzer takes its seed from the number ending its name).
 #   tools/apps.sh apps | slots
 #       Prints the app names / the slots.
 #
@@ -47,7 +50,10 @@ for k in 0 1 2 3 4 5 6 7 8; do
     slots+=("$(printf '0x%08x 0x%08x' $((0x80100000 + k * 0x10000)) $((0x80300000 + k * 0x10000)))")
 done
 # Every binary of the userland workspace.
-apps=(hello sleep spin_a spin_b peek read_past_flash read_past_break kernel_jump panic_demo syscall_bench dma_demo dma_readonly dma_restart dma_switch dma_thief)
+apps=(hello sleep spin_a spin_b peek read_past_flash read_past_break kernel_jump panic_demo syscall_bench dma_demo dma_readonly dma_restart dma_switch dma_thief fuzzer victim)
+# The fuzzer's seeds that `tools/apps.sh build` packs (fuzz_1 ...); the
+# soak test (tools/soak.sh) packs more.
+fuzz_seeds=(1 2 3 4 5 6)
 
 # Kernel memory (bytes) each app asks for in its TBF (elf2tab --kernel-heap):
 # room for the grants of the drivers it uses. As on Tock, the kernel carves
@@ -57,7 +63,7 @@ apps=(hello sleep spin_a spin_b peek read_past_flash read_past_break kernel_jump
 # tests/qemu checks that every app's figure covers its use.
 kernel_heap() {
     case "$1" in
-    dma_*) echo 512 ;;
+    dma_* | fuzzer) echo 512 ;;
     *) echo 256 ;;
     esac
 }
@@ -65,8 +71,8 @@ kernel_heap() {
 say() { printf 'apps: %s\n' "$*" >&2; }
 known() {
     local app
-    for app in "${apps[@]}" hello_tight; do [ "$app" = "$1" ] && return 0; done
-    return 1
+    for app in "${apps[@]}" hello_tight peek_unexpected panic_unexpected; do [ "$app" = "$1" ] && return 0; done
+    [[ "$1" =~ ^fuzz_[0-9]+$ ]]
 }
 die() { say "error: $*"; exit 1; }
 
@@ -138,6 +144,14 @@ build() {
     # hello packed with no kernel memory at all: its grants cannot be
     # allocated, so it prints nothing (tests/qemu pins this, as on Tock).
     pack hello hello_tight 0
+    # peek and panic_demo under names the board does not expect to fault
+    # or to exit non-zero: each fails the run (tests/qemu pins this).
+    pack peek peek_unexpected "$(kernel_heap peek)"
+    pack panic_demo panic_unexpected "$(kernel_heap panic_demo)"
+    local seed
+    for seed in "${fuzz_seeds[@]}"; do
+        pack fuzzer "fuzz_$seed" "$(kernel_heap fuzzer)"
+    done
 }
 
 # Packs the ELFs of app $1 (every slot) into build/apps/$2.tab, named $2,
@@ -200,8 +214,13 @@ command=${1:-build}
 case "$command" in
 build) build ;;
 install) install "$@" ;;
+pack)
+    [ $# -eq 2 ] || die "usage: tools/apps.sh pack APP NAME"
+    elf2tab=$(tool "${ELF2TAB:-}" "$root/.tools/cargo/bin/elf2tab" elf2tab)
+    pack "$1" "$2" "$(kernel_heap "$1")"
+    ;;
 list) list "$@" ;;
 apps) printf '%s\n' "${apps[@]}" ;;
 slots) printf '%s\n' "${slots[@]}" ;;
-*) die "unknown command $command (build, install, list, apps, slots)" ;;
+*) die "unknown command $command (build, install, pack, list, apps, slots)" ;;
 esac

@@ -14,8 +14,12 @@
 //! faulting process is stopped (the kernel's `FaultPolicy::Stop`) and the
 //! others run on, except the apps named in `RESTART_ON_FAULT`, which are
 //! restarted a few times first. Once no process is left the board prints
-//! how each ended and ends QEMU through the virt test finisher with pass
-//! (see `finish`): faults and exit codes are the tests' to judge.
+//! how each ended and ends QEMU through the virt test finisher (see
+//! `finish`): with pass if every fault came from an app that exists to
+//! fault (`EXPECTED_FAULTS`) and every non-zero exit code from an app that
+//! exists to fail (`EXPECTED_ERROR_EXITS`), else with fail(2) for an
+//! unexpected fault or fail(3) for an unexpected non-zero exit code. A
+//! kernel panic ends it with fail(1).
 
 #![no_std]
 #![no_main]
@@ -162,6 +166,27 @@ const _: () = assert!(
 /// starts the new instance only once every memory observer (the IOMMU
 /// driver) has revoked device access to the old instance's memory (I4).
 const RESTART_ON_FAULT: &[(&str, usize)] = &[("dma_restart", 3)];
+/// Apps that exist to fault: the isolation probes (each reads or jumps
+/// outside its memory) and `dma_restart` (killed mid-DMA on purpose). A
+/// fault of any other app fails the run (`EXIT_UNEXPECTED_FAULT`).
+const EXPECTED_FAULTS: &[&str] = &[
+    "peek",
+    "kernel_jump",
+    "read_past_flash",
+    "read_past_break",
+    "dma_restart",
+];
+/// Apps that exist to exit with a non-zero code: `panic_demo` panics and
+/// its panic handler exits with 1. Every other app exits non-zero only at
+/// a surprise (libtock-lite's apps at their first `FAIL`), which fails the
+/// run (`EXIT_UNEXPECTED_ERROR_EXIT`).
+const EXPECTED_ERROR_EXITS: &[&str] = &["panic_demo"];
+/// QEMU's exit status when a process faulted unexpectedly (1 is a kernel
+/// panic, see `io`).
+const EXIT_UNEXPECTED_FAULT: u16 = 2;
+/// QEMU's exit status when no process faulted unexpectedly but one exited
+/// with an unexpected non-zero code.
+const EXIT_UNEXPECTED_ERROR_EXIT: u16 = 3;
 
 type Iommu = RiscvIommu<'static, IOMMU_CONTEXTS, IOMMU_DOMAINS, RiscvCoherentDmaFence>;
 /// An `edu` driver as this board instantiates it.
@@ -532,17 +557,20 @@ pub extern "C" fn main() -> ! {
         [Rv32StoredState::default(); NUM_PROCS]
     );
     let scheduler = RoundRobin::new(TIMESLICE_US);
-    let mut faults = 0usize;
+    let mut faults = Faults::default();
     loop {
         match scheduler.step(kernel, platform, chip, boundary, timer, states) {
             Event::Faulted { process, index } => {
-                faults += 1;
                 let name = kernel.process_map_or_external(
                     "?",
                     process,
                     |p| p.get_process_name(),
                     &process_cap,
                 );
+                faults.all += 1;
+                if !EXPECTED_FAULTS.contains(&name) {
+                    faults.unexpected += 1;
+                }
                 kprintln!(
                     "\n---| Process '{}' faulted: {} at {:#010x} |---",
                     name,
@@ -563,6 +591,15 @@ pub extern "C" fn main() -> ! {
             Event::Ran(_) | Event::Idle => {}
         }
     }
+}
+
+/// The process faults of a run.
+#[derive(Default)]
+struct Faults {
+    /// Every fault, restarted instances' included.
+    all: usize,
+    /// Faults of apps not in `EXPECTED_FAULTS`.
+    unexpected: usize,
 }
 
 /// Restarts the faulted `process` if `RESTART_ON_FAULT` names it and it
@@ -664,14 +701,16 @@ fn print_ram_costs() {
     );
 }
 
-/// Ends the run: every process has exited or been stopped. Waits for the
-/// console to drain, prints a summary and ends QEMU through the finisher.
+/// Ends the run: every process has exited or been stopped. Prints how
+/// each ended and a summary, and ends QEMU through the finisher: pass
+/// unless a fault or a non-zero exit code was unexpected.
 fn finish(
     kernel: &'static Kernel,
-    faults: usize,
+    faults: Faults,
     capability: &dyn ProcessManagementCapability,
 ) -> ! {
     let mut exit_codes = 0;
+    let mut unexpected_exit_codes = 0;
     kernel.process_each_capability(capability, |process| {
         let name = process.get_process_name();
         match (process.get_state(), process.get_completion_code()) {
@@ -679,6 +718,9 @@ fn finish(
                 kprintln!("Process '{}' exited with code {}", name, code);
                 if code != 0 {
                     exit_codes += 1;
+                    if !EXPECTED_ERROR_EXITS.contains(&name) {
+                        unexpected_exit_codes += 1;
+                    }
                 }
             }
             (State::Faulted, _) => kprintln!("Process '{}' faulted", name),
@@ -696,8 +738,20 @@ fn finish(
     });
     kprintln!(
         "All processes finished ({} faulted, {} exited with a non-zero code).",
-        faults,
+        faults.all,
         exit_codes
     );
-    io::finisher().pass()
+    if faults.unexpected == 0 && unexpected_exit_codes == 0 {
+        io::finisher().pass()
+    }
+    kprintln!(
+        "Run failed: {} unexpected fault(s), {} unexpected non-zero exit code(s).",
+        faults.unexpected,
+        unexpected_exit_codes
+    );
+    if faults.unexpected > 0 {
+        io::finisher().fail(EXIT_UNEXPECTED_FAULT)
+    } else {
+        io::finisher().fail(EXIT_UNEXPECTED_ERROR_EXIT)
+    }
 }

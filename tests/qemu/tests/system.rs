@@ -3,6 +3,8 @@
 
 //! The Tock-compatible system on QEMU: apps installed with tockloader run,
 //! are preempted, and are isolated; malformed TBFs are reported and skipped.
+//! The board ends the run with pass only if every fault and non-zero exit
+//! code came from an app that exists to fault or fail.
 
 use qemu_tests::{TIMEOUT, boot, image};
 
@@ -165,4 +167,34 @@ fn an_app_that_asks_for_too_little_kernel_memory_gets_no_grants() {
         .expect_absent("hello: Hello")
         .expect("sleep: done");
     assert!(run.passed());
+}
+
+#[test]
+fn an_unexpected_fault_fails_the_run() {
+    // peek under another name: the board expects faults only from the apps
+    // that exist to fault, so this one ends QEMU with fail(2).
+    let run = boot(
+        &image("unexpected-fault", &["peek_unexpected", "hello"]),
+        &[],
+        TIMEOUT,
+    );
+    run.expect("---| Process 'peek_unexpected' faulted: load access fault at ")
+        .expect("hello: done")
+        .expect("All processes finished (1 faulted, 0 exited with a non-zero code).")
+        .expect("Run failed: 1 unexpected fault(s), 0 unexpected non-zero exit code(s).");
+    assert_eq!(run.exit_code, Some(2), "{}", run.output);
+}
+
+#[test]
+fn an_unexpected_non_zero_exit_code_fails_the_run() {
+    // panic_demo under another name: its exit code 1 ends QEMU with fail(3).
+    let run = boot(
+        &image("unexpected-exit", &["panic_unexpected", "hello"]),
+        &[],
+        TIMEOUT,
+    );
+    run.expect("Process 'panic_unexpected' exited with code 1")
+        .expect("All processes finished (0 faulted, 1 exited with a non-zero code).")
+        .expect("Run failed: 0 unexpected fault(s), 1 unexpected non-zero exit code(s).");
+    assert_eq!(run.exit_code, Some(3), "{}", run.output);
 }

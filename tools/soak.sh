@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Licensed under the Apache License, Version 2.0 or the MIT License.
+# SPDX-License-Identifier: Apache-2.0 OR MIT
+#
+# `make soak`: the hostile-app runs of tests/qemu/tests/hostile.rs over
+# many fuzzer seeds, and the kill-mid-DMA cycle over many images.
+#
+#   tools/soak.sh [SEEDS]
+#
+# Packs the fuzzer once per seed 1..SEEDS (default 200, or $SOAK_SEEDS) as
+# fuzz_<seed> and boots images of three seeds each, alternating two kinds:
+#   victim   dma_demo victim fuzz_a fuzz_b fuzz_c
+#   restart  dma_restart dma_switch fuzz_a fuzz_b fuzz_c
+# (dma_restart is killed mid-DMA and restarted three times by the board:
+# four kill cycles per image). Two QEMU runs at a time, each with a
+# timeout. A finding is any image where the kernel panicked, QEMU did not
+# end with pass, a fuzzer did not print its summary or found something,
+# or an app next to the fuzzers did not finish as it does alone. Prints the
+# figures (seeds, system calls, kill cycles, findings); exit 1 on a
+# finding. Logs: build/soak/<image>.log. SKIP_BUILD=1 reuses the kernel and
+# apps built before.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+seeds=${1:-${SOAK_SEEDS:-200}}
+per_image=3
+timeout_s=${SOAK_TIMEOUT:-120}
+out=build/soak
+rm -rf "$out"
+mkdir -p "$out"
+
+if [ "${SKIP_BUILD:-}" != 1 ]; then
+    bash tools/build.sh kernel
+    bash tools/apps.sh build
+fi
+seq 1 "$seeds" | xargs -P 2 -I{} bash tools/apps.sh pack fuzzer "fuzz_{}" 2>/dev/null
+echo "soak: packed $seeds fuzzer seeds" >&2
+
+# Boots image $1 (apps $2...) and keeps its console in $out/$1.log and
+# QEMU's exit status in $out/$1.status.
+run_image() {
+    local name=$1
+    shift
+    FLASH_IMAGE="$out/$name.bin" SKIP_BUILD=1 bash tools/build.sh flash "$@" >/dev/null 2>&1
+    local status=0
+    timeout "$timeout_s" qemu-system-riscv32 -M virt,iommu-sys=on -m 256M -nographic \
+        -monitor none -serial stdio -bios "$out/$name.bin" -device edu -device edu \
+        </dev/null >"$out/$name.log" 2>&1 || status=$?
+    echo "$status" >"$out/$name.status"
+    rm -f "$out/$name.bin"
+}
+
+images=()
+seed=1
+index=0
+while [ "$seed" -le "$seeds" ]; do
+    fuzzers=()
+    while [ "${#fuzzers[@]}" -lt "$per_image" ] && [ "$seed" -le "$seeds" ]; do
+        fuzzers+=("fuzz_$seed")
+        seed=$((seed + 1))
+    done
+    if [ $((index % 2)) -eq 0 ]; then
+        name="victim-$index"
+        apps=(dma_demo victim "${fuzzers[@]}")
+    else
+        name="restart-$index"
+        apps=(dma_restart dma_switch "${fuzzers[@]}")
+    fi
+    images+=("$name")
+    # Two at a time: the machine has two cores.
+    while [ "$(jobs -rp | wc -l)" -ge 2 ]; do wait -n || true; done
+    run_image "$name" "${apps[@]}" &
+    index=$((index + 1))
+done
+wait
+
+calls=0
+errors=0
+summaries=0
+kills=0
+findings=0
+finding() {
+    findings=$((findings + 1))
+    echo "soak: FINDING in $1: $2 (log: $out/$1.log)"
+}
+for name in "${images[@]}"; do
+    log="$out/$name.log"
+    status=$(cat "$out/$name.status")
+    [ "$status" = 0 ] || finding "$name" "QEMU exit status $status"
+    if grep -aq "Kernel panic" "$log"; then finding "$name" "kernel panic"; fi
+    if grep -aq ": FAIL" "$log"; then finding "$name" "$(grep -a -m1 ': FAIL' "$log")"; fi
+    for fuzzer in $(grep -ao "Loading process 'fuzz_[0-9]*'" "$log" | grep -o "fuzz_[0-9]*"); do
+        line=$(grep -a -m1 "fuzzer: seed ${fuzzer#fuzz_}: .* findings" "$log" || true)
+        if [ -z "$line" ]; then
+            finding "$name" "$fuzzer printed no summary"
+            continue
+        fi
+        read -r n e f < <(sed -E 's/.*: ([0-9]+) calls, ([0-9]+) errors, [0-9]+ upcalls, ([0-9]+) findings.*/\1 \2 \3/' <<<"$line")
+        calls=$((calls + n))
+        errors=$((errors + e))
+        summaries=$((summaries + 1))
+        [ "$f" = 0 ] || finding "$name" "$fuzzer: $f findings"
+    done
+    case "$name" in
+    victim-*)
+        grep -aq "victim: done" "$log" || finding "$name" "victim did not finish"
+        grep -aq "dma_demo: done" "$log" || finding "$name" "dma_demo did not finish"
+        ;;
+    restart-*)
+        cycles=$(grep -ac "Process 'dma_restart' faulted: load access fault at 0x00000000" "$log" || true)
+        kills=$((kills + cycles))
+        [ "$cycles" = 4 ] || finding "$name" "$cycles kill cycles, not 4"
+        intact=$(grep -ac "dma_restart: target still holds only the marker" "$log" || true)
+        [ "$intact" = 4 ] || finding "$name" "$intact of 4 restarted targets intact"
+        grep -aq "dma_switch: done" "$log" || finding "$name" "dma_switch did not finish"
+        ;;
+    esac
+done
+
+echo "soak: ${#images[@]} images, $summaries of $seeds seeds, $calls system calls ($errors refused), $kills kill cycles, $findings findings"
+[ "$findings" -eq 0 ]
