@@ -2,9 +2,10 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
 //! Hardware interface layers (HILs): the traits chips implement and capsules
-//! use. `uart` and `time` follow Tock's; `iommu` is this project's.
+//! use. `uart`, `time` and `rng` follow Tock's; `iommu` is this project's.
 
 pub mod dma_device;
 pub mod iommu;
+pub mod rng;
 pub mod time;
 pub mod uart;
