@@ -7,6 +7,9 @@
 //! - I1: a context is handed out only while it blocks (detached), and
 //!   released only once detached, confirmed by the hardware; a new owner
 //!   never inherits a domain.
+//! - I8: a context is handed out only once the device behind it holds
+//!   nothing of another process (`DeviceHandover::prepare_for`, asked
+//!   last, so that a refused `ACQUIRE` starts no reset).
 //! - I3: every command names its context by a handle checked against the
 //!   calling process (`Tables::context`); another process's handle is
 //!   indistinguishable from garbage (`INVAL`), so nothing is observable.
@@ -57,6 +60,9 @@ impl IommuDriver<'_> {
         // (`ContextEntry::unconfirmed`), so it has an owner and is BUSY.
         if entry.attached.is_some() || port.iommu.attached(ContextId(context)).is_some() {
             return Err(ErrorCode::BUSY);
+        }
+        if let Some(device) = self.device.get() {
+            device.prepare_for(instance, context, process)?;
         }
         self.tables.update_context(slot, |e| {
             e.owner = Some(process);

@@ -15,14 +15,26 @@
 //! While a copy is in flight the context is held (`ContextOwnership`), so
 //! it cannot pass to another process whose domain the copy would then
 //! reach. ABI: `doc/syscalls/10004_dma.md`.
+//!
+//! A device keeps what a copy loaded into it (invariant I8). Each port
+//! remembers the process instance whose transfers used the device since
+//! its last reset; before the context goes to any other process, the
+//! IOMMU driver asks this capsule (`DeviceHandover::prepare_for`), which
+//! resets the device (`DmaDeviceReset`) while holding the context, so
+//! `ACQUIRE` returns `BUSY` until the reset has ended. The context is then
+//! free, so it blocks: the reset's own device accesses reach no memory.
+//! The same record routes faults: the IOMMU driver reports a fault of the
+//! context only to the process whose transfer used the device last.
+
+use core::cell::Cell;
 
 use kernel::grant::{AllowRoCount, AllowRwCount, Grant, UpcallCount};
-use kernel::hil::dma_device::{Direction, DmaDevice, DmaDeviceClient};
+use kernel::hil::dma_device::{Direction, DmaDeviceClient, DmaDeviceResetClient, SharedDmaDevice};
 use kernel::syscall::{CommandReturn, SyscallDriver};
 use kernel::utilities::cells::OptionalCell;
 use kernel::{ErrorCode, ProcessId};
 
-use crate::ownership::ContextOwnership;
+use crate::ownership::{ContextOwnership, DeviceHandover, DeviceUser};
 
 /// Driver number of the DMA system call driver
 /// (`doc/syscalls/10004_dma.md`); kept here, not in Tock's
@@ -76,25 +88,39 @@ pub type DmaGrant = Grant<
 
 /// One device, the IOMMU context it sits behind, and its client.
 pub struct DmaPort<'a> {
-    device: &'a dyn DmaDevice<'a>,
+    device: &'a dyn SharedDmaDevice<'a>,
     instance: usize,
     context: usize,
     driver: OptionalCell<&'a DmaDriver<'a>>,
     /// The process whose copy is in flight.
     started_by: OptionalCell<ProcessId>,
+    /// The process instance whose copies used the device since its last
+    /// reset: what the device holds is its. Empty at boot and after a
+    /// reset.
+    user: OptionalCell<ProcessId>,
+    /// A reset is in flight (the context is held for it).
+    resetting: Cell<bool>,
 }
 
 impl<'a> DmaPort<'a> {
     /// `device`, which the board wired behind `context` of IOMMU instance
     /// `instance`.
-    pub const fn new(device: &'a dyn DmaDevice<'a>, instance: usize, context: usize) -> Self {
+    pub const fn new(device: &'a dyn SharedDmaDevice<'a>, instance: usize, context: usize) -> Self {
         DmaPort {
             device,
             instance,
             context,
             driver: OptionalCell::empty(),
             started_by: OptionalCell::empty(),
+            user: OptionalCell::empty(),
+            resetting: Cell::new(false),
         }
+    }
+}
+
+impl DmaDeviceResetClient for DmaPort<'_> {
+    fn reset_done(&self, result: Result<(), ErrorCode>) {
+        self.driver.map(|d| d.reset_done(self, result));
     }
 }
 
@@ -116,14 +142,14 @@ impl DmaDeviceClient for DmaPort<'_> {
 pub struct DmaDriver<'a> {
     apps: DmaGrant,
     ports: &'a [DmaPort<'a>],
-    ownership: &'a dyn ContextOwnership,
+    ownership: &'a dyn ContextOwnership<'a>,
 }
 
 impl<'a> DmaDriver<'a> {
     pub fn new(
         apps: DmaGrant,
         ports: &'a [DmaPort<'a>],
-        ownership: &'a dyn ContextOwnership,
+        ownership: &'a dyn ContextOwnership<'a>,
     ) -> Self {
         DmaDriver {
             apps,
@@ -132,12 +158,21 @@ impl<'a> DmaDriver<'a> {
         }
     }
 
-    /// Registers the driver as every device's client.
+    /// Registers the driver as every device's client, and as the IOMMU
+    /// driver's device client (changes of owner, fault routing).
     pub fn setup(&'a self) {
         for port in self.ports {
             port.driver.set(self);
             port.device.set_client(port);
+            port.device.set_reset_client(port);
         }
+        self.ownership.set_device_client(self);
+    }
+
+    fn port(&self, instance: usize, context: usize) -> Option<&DmaPort<'a>> {
+        self.ports
+            .iter()
+            .find(|p| p.instance == instance && p.context == context)
     }
 
     fn start(&self, process: ProcessId, r2: usize, iova: usize) -> Result<(), ErrorCode> {
@@ -166,11 +201,27 @@ impl<'a> DmaDriver<'a> {
         self.ownership.hold(port.instance, port.context)?;
         port.started_by.set(process);
         let started = port.device.start(direction, 0, iova, len);
-        if started.is_err() {
-            port.started_by.clear();
-            self.ownership.unhold(port.instance, port.context);
+        match started {
+            // From here on the device may hold data of `process`.
+            Ok(()) => port.user.set(process),
+            Err(_) => {
+                port.started_by.clear();
+                self.ownership.unhold(port.instance, port.context);
+            }
         }
         started
+    }
+
+    fn reset_done(&self, port: &DmaPort<'_>, result: Result<(), ErrorCode>) {
+        if !port.resetting.replace(false) {
+            return; // not a reset this driver started
+        }
+        // A failed reset leaves `user` as it was: the next `ACQUIRE` by
+        // another process tries again.
+        if result.is_ok() {
+            port.user.clear();
+        }
+        self.ownership.unhold(port.instance, port.context);
     }
 
     fn transfer_done(
@@ -194,6 +245,46 @@ impl<'a> DmaDriver<'a> {
         let _ = self.apps.enter(process, |_, kd| {
             kd.schedule_upcall(upcall::DONE, (status, direction, len))
         });
+    }
+}
+
+impl DeviceHandover for DmaDriver<'_> {
+    fn prepare_for(
+        &self,
+        instance: usize,
+        context: usize,
+        process: ProcessId,
+    ) -> Result<(), ErrorCode> {
+        let Some(port) = self.port(instance, context) else {
+            return Ok(());
+        };
+        if port.user.get().is_none_or(|user| user == process) {
+            return Ok(());
+        }
+        if port.resetting.get() {
+            return Err(ErrorCode::BUSY);
+        }
+        // The caller checked that the context is free, idle and blocking;
+        // holding it keeps it so (no one can acquire and attach it) until
+        // `reset_done`, and refuses a reset while a copy is in flight.
+        self.ownership.hold(instance, context)?;
+        port.resetting.set(true);
+        if port.device.reset().is_err() {
+            port.resetting.set(false);
+            self.ownership.unhold(instance, context);
+        }
+        Err(ErrorCode::BUSY)
+    }
+
+    fn user(&self, instance: usize, context: usize) -> DeviceUser {
+        match self.port(instance, context) {
+            None => DeviceUser::NotDriven,
+            Some(port) if port.resetting.get() => DeviceUser::Kernel,
+            Some(port) => port
+                .user
+                .get()
+                .map_or(DeviceUser::Kernel, DeviceUser::Process),
+        }
     }
 }
 

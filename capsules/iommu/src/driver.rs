@@ -22,7 +22,10 @@ use kernel::capabilities::ProcessManagementCapability;
 use kernel::grant::{AllowRoCount, AllowRwCount, Grant, UpcallCount};
 use kernel::hil::iommu::{Attach, Faults, Fence, Map};
 use kernel::syscall::{CommandReturn, SyscallDriver};
+use kernel::utilities::cells::OptionalCell;
 use kernel::{ErrorCode, Kernel, ProcessId};
+
+use crate::ownership::DeviceHandover;
 
 use crate::policy::{ContextPolicy, Quotas};
 use crate::port::InstancePort;
@@ -111,6 +114,12 @@ pub struct IommuDriver<'a> {
     pub(crate) stalled_rounds: Cell<u8>,
     /// Faults of devices that are no context of the board.
     pub(crate) stray_faults: Cell<usize>,
+    /// Faults of a context's device made on behalf of someone other than
+    /// its owner (`faults.rs`): reported to nobody.
+    pub(crate) handover_faults: Cell<usize>,
+    /// The capsule that drives the devices behind the contexts, if any
+    /// (`ownership.rs`).
+    pub(crate) device: OptionalCell<&'a dyn DeviceHandover>,
     /// Maps reported complete on return whose later `map_done` was an
     /// error (`domain_ops.rs`, `settled_map`).
     pub(crate) late_map_failures: Cell<usize>,
@@ -149,6 +158,8 @@ impl<'a> IommuDriver<'a> {
             observing: Cell::new(None),
             stalled_rounds: Cell::new(0),
             stray_faults: Cell::new(0),
+            handover_faults: Cell::new(0),
+            device: OptionalCell::empty(),
             late_map_failures: Cell::new(0),
         }
     }
@@ -198,6 +209,14 @@ impl<'a> IommuDriver<'a> {
     /// `MAP`). For the board's logs; 0 unless an instance failed.
     pub fn late_map_failures(&self) -> usize {
         self.late_map_failures.get()
+    }
+
+    /// How many faults were reported to nobody because the device made
+    /// the access on behalf of another process than the context's owner,
+    /// or of the kernel (invariant I8, `doc/syscalls/10003_iommu.md`). For
+    /// the board's logs.
+    pub fn handover_faults(&self) -> usize {
+        self.handover_faults.get()
     }
 
     pub(crate) fn port(&self, instance: usize) -> Option<&InstancePort<'a>> {

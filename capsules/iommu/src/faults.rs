@@ -13,10 +13,20 @@
 //! anyone. When the hardware itself lost fault records (`faults_lost`),
 //! every owned context of that instance counts one dropped fault, since any
 //! of them may have lost one.
+//!
+//! Faults follow the device's user, not only the context (I8): when a
+//! device capsule drives the device behind the context
+//! (`ownership::DeviceHandover`), a fault is reported only if the latest
+//! transfer on the device was started by the context's current owner. A
+//! record of an access made for a previous owner, or for the kernel's
+//! reset of the device, may still be in the IOMMU's queue when the
+//! context has a new owner: it is counted in `handover_faults` and
+//! reported to nobody.
 
 use kernel::hil::iommu::{AccessType, Fault, FaultCause};
 
 use crate::driver::{IommuDriver, upcall};
+use crate::ownership::DeviceUser;
 
 /// The cause field of a fault upcall (bits 16..23 of its first argument).
 pub mod fault_cause {
@@ -46,6 +56,19 @@ impl IommuDriver<'_> {
         };
         let e = self.tables.context_entry(slot);
         if e.owner.is_none() || e.revoking() {
+            return;
+        }
+        let user = self.device.get().map_or(DeviceUser::NotDriven, |d| {
+            d.user(instance, usize::from(e.context))
+        });
+        let owners = match user {
+            DeviceUser::NotDriven => true,
+            DeviceUser::Kernel => false,
+            DeviceUser::Process(process) => e.owner == Some(process),
+        };
+        if !owners {
+            self.handover_faults
+                .set(self.handover_faults.get().wrapping_add(1));
             return;
         }
         let cause = match fault.cause {

@@ -218,6 +218,9 @@ struct ModelDma {
     client: kernel::utilities::cells::OptionalCell<
         &'static dyn kernel::hil::dma_device::DmaDeviceClient,
     >,
+    reset_client: kernel::utilities::cells::OptionalCell<
+        &'static dyn kernel::hil::dma_device::DmaDeviceResetClient,
+    >,
 }
 
 impl ModelDma {
@@ -240,6 +243,27 @@ impl ModelDma {
         }
         self.client
             .map(|c| c.transfer_done(direction, 0, iova, len, Ok(())));
+    }
+}
+
+/// Resets as `edu` does: the buffer read from IOVA 0 through the context,
+/// done at once (the capsule runs it only while the context blocks).
+impl kernel::hil::dma_device::DmaDeviceReset<'static> for ModelDma {
+    fn set_reset_client(&self, client: &'static dyn kernel::hil::dma_device::DmaDeviceResetClient) {
+        self.reset_client.set(client);
+    }
+    fn reset(&self) -> Result<(), ErrorCode> {
+        if self.job.get().is_some() {
+            return Err(ErrorCode::BUSY);
+        }
+        let mut data = vec![0; self.buffer.borrow().len()];
+        self.r
+            .model
+            .borrow_mut()
+            .dma(self.device, 0, Access::Read, &mut data);
+        self.buffer.borrow_mut().copy_from_slice(&data);
+        self.reset_client.map(|c| c.reset_done(Ok(())));
+        Ok(())
     }
 }
 
@@ -281,9 +305,10 @@ fn dma_capsule_end_to_end_on_the_real_driver() {
         buffer: std::cell::RefCell::new(vec![0; PAGE]),
         job: std::cell::Cell::new(None),
         client: kernel::utilities::cells::OptionalCell::empty(),
+        reset_client: kernel::utilities::cells::OptionalCell::empty(),
     });
     let ports = Vec::leak(vec![DmaPort::new(
-        device as &'static dyn kernel::hil::dma_device::DmaDevice<'static>,
+        device as &'static dyn kernel::hil::dma_device::SharedDmaDevice<'static>,
         0,
         0,
     )]);

@@ -17,6 +17,17 @@
 //! its full 64-bit value (upper half 0), which is all the 28-bit mask
 //! needs.
 //!
+//! Reset (`DmaDeviceReset`): the buffer is reachable only by DMA (there
+//! is no MMIO window onto it), so the driver wipes it with a copy of its
+//! own, 4 KiB from bus address 0 into the buffer, which the caller runs
+//! while the device's IOMMU context blocks: the IOMMU refuses every read,
+//! and QEMU completes a refused DMA read with zeros, so the buffer ends up
+//! zero. Each refused read is also a fault record (QEMU writes one per
+//! 4 bytes), for a context that nobody owns then. Afterwards the driver
+//! clears the DMA address and count registers and the interrupt status;
+//! the identification, liveness and factorial registers hold nothing of
+//! a process (only the kernel reaches the registers).
+//!
 //! DMA ordering: the driver is told an IOVA, not a buffer, so the board
 //! gives it the RAM the device can reach through its IOMMU context (its
 //! DMA memory) and its architecture's `DmaFence`. The driver releases that
@@ -26,7 +37,9 @@
 
 use core::cell::Cell;
 use kernel::ErrorCode;
-use kernel::hil::dma_device::{Direction, DmaDevice, DmaDeviceClient};
+use kernel::hil::dma_device::{
+    Direction, DmaDevice, DmaDeviceClient, DmaDeviceReset, DmaDeviceResetClient,
+};
 use kernel::platform::chip::InterruptService;
 use kernel::platform::dma_fence::DmaFence;
 use kernel::utilities::StaticRef;
@@ -50,6 +63,8 @@ pub const EDU_DMA_MASK: u32 = (1 << 28) - 1;
 pub const EDU_IDENTIFICATION: u32 = 0x0100_00ed;
 /// Interrupt status bit a finished DMA sets.
 pub const EDU_DMA_IRQ: u32 = 0x100;
+/// Bus address the reset copies from, through a blocking context.
+pub const EDU_RESET_IOVA: u32 = 0;
 
 register_structs! {
     /// BAR0 registers of `edu` (docs/specs/edu.rst).
@@ -147,7 +162,10 @@ pub struct Edu<'a, F: DmaFence> {
     dma_memory: *mut [u8],
     client: OptionalCell<&'a dyn EduClient>,
     dma_client: OptionalCell<&'a dyn DmaDeviceClient>,
+    reset_client: OptionalCell<&'a dyn DmaDeviceResetClient>,
     busy: Cell<bool>,
+    /// The DMA in flight is a reset's, not a transfer's.
+    resetting: Cell<bool>,
     /// The transfer in flight: direction, buffer offset, IOVA, length.
     transfer: Cell<(DmaDirection, u32, u32, u32)>,
 }
@@ -180,7 +198,9 @@ impl<'a, F: DmaFence> Edu<'a, F> {
             dma_memory,
             client: OptionalCell::empty(),
             dma_client: OptionalCell::empty(),
+            reset_client: OptionalCell::empty(),
             busy: Cell::new(false),
+            resetting: Cell::new(false),
             transfer: Cell::new((DmaDirection::FromRam, 0, 0, 0)),
         }
     }
@@ -270,22 +290,39 @@ impl<'a, F: DmaFence> Edu<'a, F> {
             // to whoever reads the memory once the clients hear of it.
             self.fence.acquire(self.dma_memory);
             self.busy.set(false);
-            self.client.map(|client| client.dma_done(Ok(())));
-            let (direction, offset, iova, len) = self.transfer.get();
-            self.dma_client.map(|client| {
-                client.transfer_done(
-                    direction.into(),
-                    offset as usize,
-                    iova as usize,
-                    len as usize,
-                    Ok(()),
-                )
-            });
+            if self.resetting.take() {
+                self.finish_reset();
+            } else {
+                self.client.map(|client| client.dma_done(Ok(())));
+                let (direction, offset, iova, len) = self.transfer.get();
+                self.dma_client.map(|client| {
+                    client.transfer_done(
+                        direction.into(),
+                        offset as usize,
+                        iova as usize,
+                        len as usize,
+                        Ok(()),
+                    )
+                });
+            }
         }
         let other = status & !EDU_DMA_IRQ;
         if other != 0 {
             self.client.map(|client| client.interrupt(other));
         }
+    }
+
+    /// The reset's copy ended: the buffer holds zeros. Clears what else
+    /// the last transfer left in the registers, then tells the client.
+    fn finish_reset(&self) {
+        let regs = &*self.registers;
+        regs.dma_source.set(0);
+        regs.dma_destination.set(0);
+        regs.dma_count.set(0);
+        // Anything raised meanwhile was just handled; what the reset's own
+        // copy raised is cleared with it.
+        regs.interrupt_acknowledge.set(u32::MAX);
+        self.reset_client.map(|client| client.reset_done(Ok(())));
     }
 }
 
@@ -336,6 +373,21 @@ impl<'a, F: DmaFence> DmaDevice<'a> for Edu<'a, F> {
             narrow(device_offset)?,
             narrow(len)?,
         )
+    }
+}
+
+/// Wipes the buffer by a copy through the blocking context (see the
+/// module's documentation): the caller must make sure the device's IOMMU
+/// context blocks until `reset_done`.
+impl<'a, F: DmaFence> DmaDeviceReset<'a> for Edu<'a, F> {
+    fn set_reset_client(&self, client: &'a dyn DmaDeviceResetClient) {
+        self.reset_client.set(client);
+    }
+
+    fn reset(&self) -> Result<(), ErrorCode> {
+        self.start_dma(DmaDirection::FromRam, EDU_RESET_IOVA, 0, EDU_BUFFER_SIZE)?;
+        self.resetting.set(true);
+        Ok(())
     }
 }
 

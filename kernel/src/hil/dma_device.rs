@@ -12,7 +12,12 @@
 //! lent, so nothing is handed back on error.
 //!
 //! Split-phase (TRD3): `start` returning `Ok` means exactly one
-//! `transfer_done` follows.
+//! `transfer_done` follows, and `reset` returning `Ok` exactly one
+//! `reset_done`.
+//!
+//! A device that several users take turns on keeps state of its own
+//! between transfers (its buffer, above all): [`DmaDeviceReset`] wipes it,
+//! so that a user never reads what the one before left in the device.
 
 use crate::ErrorCode;
 
@@ -75,3 +80,43 @@ pub trait DmaDevice<'a> {
         len: usize,
     ) -> Result<(), ErrorCode>;
 }
+
+/// Receives the completion of [`DmaDeviceReset::reset`].
+pub trait DmaDeviceResetClient {
+    /// The reset started by `reset` ended.
+    ///
+    /// With `Ok`, nothing that any earlier transfer put into the device
+    /// can be read from it any more: its buffer holds zeros.
+    ///
+    /// Errors:
+    /// - `FAIL`: the device reported an error; what it holds is unknown,
+    ///   and the caller must not treat it as reset.
+    fn reset_done(&self, result: Result<(), ErrorCode>);
+}
+
+/// Wiping a device's own state between users.
+///
+/// A device whose buffer is reachable only by DMA (QEMU's `edu`) may
+/// reset it by a copy of its own: a device-read at bus addresses of the
+/// driver's choosing. The caller must therefore make sure, for as long as
+/// the reset runs, that the device's bus accesses reach no memory at all
+/// (its IOMMU context blocks), so that the device reads zeros or faults
+/// and never copies anyone's memory into itself.
+pub trait DmaDeviceReset<'a> {
+    /// Sets the client for `reset_done`.
+    fn set_reset_client(&self, client: &'a dyn DmaDeviceResetClient);
+
+    /// Starts wiping the device's own state: its buffer, and anything
+    /// else a later user could read back through the device.
+    ///
+    /// Errors (nothing was started):
+    /// - `BUSY`: a transfer or a reset is in flight.
+    /// - `OFF`: the device is not enabled.
+    fn reset(&self) -> Result<(), ErrorCode>;
+}
+
+/// A DMA device that can be shared among users: it copies, and it can be
+/// reset between them. Implemented for every type that is both.
+pub trait SharedDmaDevice<'a>: DmaDevice<'a> + DmaDeviceReset<'a> {}
+
+impl<'a, T: DmaDevice<'a> + DmaDeviceReset<'a>> SharedDmaDevice<'a> for T {}

@@ -6,12 +6,17 @@
 //! It implements `kernel::hil::dma_device`; every byte goes through
 //! `MockIommu::device_access`, so what it can reach is exactly what the
 //! IOMMU allows, and blocked accesses fault (reads give zeros, writes are
-//! dropped), as on QEMU's `edu`.
+//! dropped), as on QEMU's `edu`. Its buffer persists between transfers,
+//! as `edu`'s does, and its reset (`DmaDeviceReset`) wipes it the way the
+//! `edu` driver does: by a 4 KiB device read from IOVA 0 into the buffer,
+//! which gives zeros only while the context blocks.
 
 use std::cell::{Cell, RefCell};
 
 use kernel::ErrorCode;
-use kernel::hil::dma_device::{Direction, DmaDevice, DmaDeviceClient};
+use kernel::hil::dma_device::{
+    Direction, DmaDevice, DmaDeviceClient, DmaDeviceReset, DmaDeviceResetClient,
+};
 use kernel::hil::iommu::AccessType;
 use kernel::utilities::cells::OptionalCell;
 
@@ -21,8 +26,20 @@ pub struct MockDma {
     pub iommu: &'static MockIommu,
     pub context: usize,
     pub buffer: RefCell<Vec<u8>>,
-    in_flight: Cell<Option<(Direction, usize, usize)>>,
+    in_flight: Cell<Option<Job>>,
     client: OptionalCell<&'static dyn DmaDeviceClient>,
+    reset_client: OptionalCell<&'static dyn DmaDeviceResetClient>,
+    /// Resets completed.
+    pub resets: Cell<usize>,
+}
+
+/// What the device is doing.
+#[derive(Clone, Copy, Debug)]
+enum Job {
+    /// A transfer: direction, IOVA, length.
+    Transfer(Direction, usize, usize),
+    /// A reset: the whole buffer read from IOVA 0.
+    Reset,
 }
 
 impl MockDma {
@@ -33,6 +50,8 @@ impl MockDma {
             buffer: RefCell::new(vec![0; len]),
             in_flight: Cell::new(None),
             client: OptionalCell::empty(),
+            reset_client: OptionalCell::empty(),
+            resets: Cell::new(0),
         }
     }
 
@@ -40,12 +59,30 @@ impl MockDma {
         self.in_flight.get().is_some()
     }
 
-    /// Runs the transfer in flight, byte by byte through the IOMMU, and
-    /// reports completion.
+    /// True while a reset runs.
+    pub fn resetting(&self) -> bool {
+        matches!(self.in_flight.get(), Some(Job::Reset))
+    }
+
+    /// Runs the transfer or reset in flight, byte by byte through the
+    /// IOMMU, and reports completion.
     pub fn run(&self) {
-        let Some((direction, iova, len)) = self.in_flight.take() else {
-            return;
-        };
+        match self.in_flight.take() {
+            Some(Job::Transfer(direction, iova, len)) => {
+                self.copy(direction, iova, len);
+                self.client
+                    .map(|c| c.transfer_done(direction, 0, iova, len, Ok(())));
+            }
+            Some(Job::Reset) => {
+                self.copy(Direction::MemoryToDevice, 0, self.buffer_len());
+                self.resets.set(self.resets.get() + 1);
+                self.reset_client.map(|c| c.reset_done(Ok(())));
+            }
+            None => {}
+        }
+    }
+
+    fn copy(&self, direction: Direction, iova: usize, len: usize) {
         for i in 0..len {
             match direction {
                 Direction::DeviceToMemory => {
@@ -73,8 +110,6 @@ impl MockDma {
                 }
             }
         }
-        self.client
-            .map(|c| c.transfer_done(direction, 0, iova, len, Ok(())));
     }
 }
 
@@ -107,7 +142,22 @@ impl DmaDevice<'static> for MockDma {
         if self.busy() {
             return Err(ErrorCode::BUSY);
         }
-        self.in_flight.set(Some((direction, iova, len)));
+        self.in_flight
+            .set(Some(Job::Transfer(direction, iova, len)));
+        Ok(())
+    }
+}
+
+impl DmaDeviceReset<'static> for MockDma {
+    fn set_reset_client(&self, client: &'static dyn DmaDeviceResetClient) {
+        self.reset_client.set(client);
+    }
+
+    fn reset(&self) -> Result<(), ErrorCode> {
+        if self.busy() {
+            return Err(ErrorCode::BUSY);
+        }
+        self.in_flight.set(Some(Job::Reset));
         Ok(())
     }
 }

@@ -89,7 +89,7 @@ impl Real {
     }
 
     /// The IOMMU capsule as an ownership query (for device capsules).
-    pub fn ownership(&self) -> &'static dyn capsules_iommu::ContextOwnership {
+    pub fn ownership(&self) -> &'static dyn capsules_iommu::ContextOwnership<'static> {
         self.driver
     }
 
