@@ -112,7 +112,7 @@ const IOMMU_APPS: &[IommuApp] = &[
     IommuApp {
         name: "dma_demo",
         contexts: &[0, 1],
-        share: share(1, 2, 6),
+        share: share(1, 1, 4),
     },
     IommuApp {
         name: "dma_readonly",
@@ -133,6 +133,18 @@ const IOMMU_APPS: &[IommuApp] = &[
         name: "dma_thief",
         contexts: &[0, 1],
         share: share(1, 1, 4),
+    },
+    // The two halves of the test of I8: the second takes edu 0 after
+    // the first left a secret in it.
+    IommuApp {
+        name: "dma_secret",
+        contexts: &[0],
+        share: share(1, 1, 3),
+    },
+    IommuApp {
+        name: "dma_leftover",
+        contexts: &[0],
+        share: share(1, 1, 3),
     },
 ];
 

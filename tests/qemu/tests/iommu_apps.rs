@@ -77,7 +77,7 @@ fn dma_into_a_mapped_buffer_arrives_and_dma_outside_the_mappings_faults_to_the_o
             "dma_demo: mapped source at IOVA 0x10000 -> phys 0x",
             "dma_demo: mapped destination at IOVA 0x11000 -> phys 0x",
             "dma_demo: IOVA 0x12000 is not mapped",
-            "dma_demo: holds 1/1 contexts, 1/2 domains, 3/6 table pages",
+            "dma_demo: holds 1/1 contexts, 1/1 domains, 3/4 table pages",
             "dma_demo: attached context to domain",
             "dma_demo: DMA memory -> device: 512 bytes from IOVA 0x10000 done",
             "dma_demo: DMA device -> memory: 512 bytes to IOVA 0x11000 done",
@@ -346,4 +346,41 @@ fn an_app_killed_mid_dma_is_restarted_only_after_revocation_and_the_old_copy_nev
         run.elapsed,
         run.output
     );
+}
+
+#[test]
+fn i8_an_app_that_takes_the_device_after_another_exited_mid_dma_reads_none_of_its_secret() {
+    // dma_secret loads a 4 KiB secret into edu 0's buffer and exits with a
+    // copy out of the device in flight, releasing nothing; dma_leftover
+    // then acquires context 0 and copies the whole device buffer into its
+    // own memory. The kernel resets the device before it hands the context
+    // over: dma_leftover finds no byte of the secret, only zeros.
+    let run = run_clean("iommu_dma_leftover", &["dma_secret", "dma_leftover"]);
+    expect_in_order(
+        &run,
+        &[
+            "dma_secret: acquired context 0: handle 0x",
+            "dma_secret: device buffer loaded with 4096 secret bytes from IOVA 0x50000",
+            "dma_secret: DMA device -> memory started, exiting without cleanup",
+            "dma_leftover: acquired context 0: handle 0x",
+            "dma_leftover: device buffer copied to IOVA 0x50000: 0 secret bytes, 4096 zero bytes",
+            "dma_leftover: done",
+        ],
+    );
+    // The context changed hands: a handle of a later generation, after
+    // BUSY while dma_secret owned it, while its last copy ran and while
+    // the device was reset (about 100 ms of virtual time each).
+    let secret = field(&run, "dma_secret: acquired context 0: handle 0x");
+    let (leftover, busy) = field(&run, "dma_leftover: acquired context 0: handle 0x")
+        .split_once(" after ")
+        .unwrap_or_else(|| panic!("acquire line:\n{}", run.output));
+    let secret = u32::from_str_radix(secret, 16).unwrap();
+    let leftover = u32::from_str_radix(leftover, 16).unwrap();
+    assert!(
+        leftover & 0xff == secret & 0xff && leftover >> 8 > secret >> 8,
+        "handle {leftover:#x} after {secret:#x}:\n{}",
+        run.output
+    );
+    let busy: u32 = busy.trim_end_matches(" BUSY").parse().unwrap();
+    assert!(busy >= 1, "the context was never BUSY:\n{}", run.output);
 }
