@@ -2,7 +2,9 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
 //! PCI Express configuration through ECAM: enumerate bus 0, size and assign
-//! 32-bit memory BARs, enable memory decoding and bus mastering.
+//! 32-bit memory BARs (and 64-bit ones below 4 GiB), enable memory
+//! decoding and bus mastering, read configuration words for capability
+//! walks.
 //!
 //! ECAM layout from the PCI Express Base Specification (section 7.2.2,
 //! "PCI Express Enhanced Configuration Access Mechanism"): function
@@ -327,6 +329,21 @@ impl PciEcam {
         })
     }
 
+    /// The 32-bit word at `offset` of a function's configuration space,
+    /// for walks of its capability list. `None` if nothing is at
+    /// `address`, or `offset` is not a multiple of 4 below 4096.
+    pub fn read_config_u32(&self, address: PciAddress, offset: usize) -> Option<u32> {
+        self.ids(address)?;
+        if !offset.is_multiple_of(4) || offset >= 0x1000 {
+            return None;
+        }
+        let word = (self.base + address.ecam_offset() + offset) as *const u32;
+        // SAFETY: `ids` checked that `address` is on bus 0, so by `new`'s
+        // contract its 4 KiB of configuration space is ECAM; `offset` is
+        // aligned and inside it, and the read is volatile.
+        Some(unsafe { word.read_volatile() })
+    }
+
     /// Turns off bus mastering of a function: it can no longer start DMA.
     pub fn disable_bus_master(&self, address: PciAddress) -> Result<(), ErrorCode> {
         self.ids(address).ok_or(ErrorCode::NODEVICE)?;
@@ -367,6 +384,33 @@ mod tests {
         assert_eq!(bar_size(0xffff_f008), Some(0x1000));
         assert_eq!(bar_size(0), None);
         assert_eq!(bar_size(0x0000_000c), None);
+    }
+
+    #[test]
+    fn config_words_for_capability_walks() {
+        // A fake bus 0 in host memory: one function at 00:03.0.
+        let mut bus = vec![0xffff_ffffu32; (1 << 20) / 4];
+        let function = PciAddress {
+            bus: 0,
+            device: 3,
+            function: 0,
+        };
+        let word = function.ecam_offset() / 4;
+        bus[word] = 0x1044_1af4;
+        bus[word + 0x34 / 4] = 0x98;
+        // SAFETY: `bus` is 1 MiB of memory this test owns and outlives
+        // `ecam`; the window is never used.
+        let ecam = unsafe { PciEcam::new(bus.as_ptr() as usize, 0, 0) };
+        assert_eq!(ecam.read_config_u32(function, 0), Some(0x1044_1af4));
+        assert_eq!(ecam.read_config_u32(function, 0x34), Some(0x98));
+        assert_eq!(ecam.read_config_u32(function, 0x35), None);
+        assert_eq!(ecam.read_config_u32(function, 0x1000), None);
+        let empty = PciAddress {
+            bus: 0,
+            device: 4,
+            function: 0,
+        };
+        assert_eq!(ecam.read_config_u32(empty, 0), None);
     }
 
     #[test]
