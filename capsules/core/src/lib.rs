@@ -1,7 +1,7 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! Core capsules: console, alarm, low-level debug, and a UART multiplexer.
+//! Core capsules: console, alarm, low-level debug, RNG, and a UART multiplexer.
 //!
 //! Each syscall driver implements the semantics of Tock's
 //! `doc/syscalls/` page for its driver number, so that apps built with
@@ -17,6 +17,7 @@ pub mod alarm;
 pub mod console;
 pub mod driver;
 pub mod low_level_debug;
+pub mod rng;
 pub mod virtual_uart;
 
 #[cfg(test)]
