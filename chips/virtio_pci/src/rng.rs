@@ -17,6 +17,11 @@
 //! (virtio has no way to take a buffer back short of a reset); `cancel`
 //! still returns `Ok` and no callback follows, as the HIL asks. A `get`
 //! in the meantime is remembered and submitted when the buffer returns.
+//!
+//! A `get` before the transport has initialized the device (behind an
+//! IOMMU the board brings the device up only once its mappings are in
+//! place, which may be after processes started) is remembered as well and
+//! submitted from `device_initialized`.
 
 use core::cell::Cell;
 
@@ -38,6 +43,8 @@ enum State {
     /// The device has the buffer of a cancelled `get`; `get_again` says a
     /// new `get` came since.
     Cancelled { request: RequestId, get_again: bool },
+    /// A `get` came before the device was initialized.
+    Waiting,
 }
 
 /// A virtio-rng device driven through a [`SplitQueue`] of `N` entries.
@@ -47,6 +54,9 @@ pub struct VirtioRng<'a, const N: usize, F: DmaFence> {
     buffer_iova: u64,
     fence: F,
     state: Cell<State>,
+    /// The transport has initialized the device (`device_initialized`)
+    /// and not reset it since.
+    initialized: Cell<bool>,
     client: OptionalCell<&'a dyn Client>,
 }
 
@@ -66,6 +76,7 @@ impl<'a, const N: usize, F: DmaFence> VirtioRng<'a, N, F> {
             buffer_iova,
             fence,
             state: Cell::new(State::Idle),
+            initialized: Cell::new(false),
             client: OptionalCell::empty(),
         }
     }
@@ -77,12 +88,14 @@ impl<'a, const N: usize, F: DmaFence> VirtioRng<'a, N, F> {
         let outstanding = matches!(
             self.state.get(),
             State::Requested(_)
+                | State::Waiting
                 | State::Cancelled {
                     get_again: true,
                     ..
                 }
         );
         self.state.set(State::Idle);
+        self.initialized.set(false);
         if outstanding {
             self.client.map(|client| {
                 client.randomness_available(&mut core::iter::empty(), Err(ErrorCode::FAIL))
@@ -108,6 +121,14 @@ impl<'a, const N: usize, F: DmaFence> VirtioRng<'a, N, F> {
         }
     }
 
+    /// Submits, telling the client if that fails.
+    fn submit_or_report(&self) {
+        if let Err(error) = self.submit() {
+            self.client
+                .map(|client| client.randomness_available(&mut core::iter::empty(), Err(error)));
+        }
+    }
+
     /// Hands the `written` bytes to the client; resubmits if it wants more.
     fn deliver(&self, written: u32) {
         let words = (written as usize).min(self.buffer.len()) / 4;
@@ -126,11 +147,7 @@ impl<'a, const N: usize, F: DmaFence> VirtioRng<'a, N, F> {
             })
         };
         if wants_more == Continue::More {
-            if let Err(error) = self.submit() {
-                self.client.map(|client| {
-                    client.randomness_available(&mut core::iter::empty(), Err(error))
-                });
-            }
+            self.submit_or_report();
         }
     }
 }
@@ -138,8 +155,12 @@ impl<'a, const N: usize, F: DmaFence> VirtioRng<'a, N, F> {
 impl<'a, const N: usize, F: DmaFence> Rng<'a> for VirtioRng<'a, N, F> {
     fn get(&self) -> Result<(), ErrorCode> {
         match self.state.get() {
+            State::Idle if !self.initialized.get() => {
+                self.state.set(State::Waiting);
+                Ok(())
+            }
             State::Idle => self.submit(),
-            State::Requested(_) => Ok(()),
+            State::Requested(_) | State::Waiting => Ok(()),
             State::Cancelled { request, .. } => {
                 self.state.set(State::Cancelled {
                     request,
@@ -153,6 +174,10 @@ impl<'a, const N: usize, F: DmaFence> Rng<'a> for VirtioRng<'a, N, F> {
     fn cancel(&self) -> Result<(), ErrorCode> {
         match self.state.get() {
             State::Idle => Ok(()),
+            State::Waiting => {
+                self.state.set(State::Idle);
+                Ok(())
+            }
             State::Requested(request) => {
                 // `INVAL` or `ALREADY` would mean the queue and this
                 // driver disagree; either way no callback follows.
@@ -188,11 +213,7 @@ impl<const N: usize, F: DmaFence> QueueClient for VirtioRng<'_, N, F> {
             (State::Cancelled { request, get_again }, _) if request == id => {
                 self.state.set(State::Idle);
                 if get_again {
-                    if let Err(error) = self.submit() {
-                        self.client.map(|client| {
-                            client.randomness_available(&mut core::iter::empty(), Err(error))
-                        });
-                    }
+                    self.submit_or_report();
                 }
             }
             // Not our request, or a cancelled one we no longer wait for.
@@ -213,5 +234,15 @@ impl<const N: usize, F: DmaFence> VirtioDeviceDriver for VirtioRng<'_, N, F> {
     fn negotiate_features(&self, _offered: u64) -> Option<u64> {
         // 5.4.3: the entropy device defines no feature bits.
         Some(0)
+    }
+
+    /// Submits the `get` that came before the device was ready, if any.
+    fn device_initialized(&self) -> Result<(), ErrorCode> {
+        self.initialized.set(true);
+        if self.state.get() == State::Waiting {
+            self.state.set(State::Idle);
+            self.submit_or_report();
+        }
+        Ok(())
     }
 }

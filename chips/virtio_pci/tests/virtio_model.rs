@@ -550,6 +550,26 @@ struct RngRig {
 }
 
 fn rng_rig(wanted: usize) -> RngRig {
+    let rng_rig = rng_rig_uninitialized(wanted);
+    initialize_rng(&rng_rig);
+    rng_rig
+}
+
+fn initialize_rng(rng_rig: &RngRig) {
+    let rig = &rng_rig.rig;
+    assert_eq!(
+        rig.transport.initialize(rng_rig.rng, rig.queues),
+        Ok(VirtioDeviceType::EntropySource)
+    );
+    // virtio-rng has no feature bits: only the transport's.
+    assert_eq!(
+        rig.device.driver_features(),
+        features::VERSION_1 | features::ACCESS_PLATFORM
+    );
+}
+
+/// The rng over a device the transport has not initialized yet.
+fn rng_rig_uninitialized(wanted: usize) -> RngRig {
     let rig = rig_with(ENTROPY, OFFERED, 64);
     let buffer: &'static mut [u8] = Box::leak(vec![0u8; 64].into_boxed_slice());
     let (buffer, memory) = DmaBuffer::lend(buffer);
@@ -563,15 +583,6 @@ fn rng_rig(wanted: usize) -> RngRig {
         errors: RefCell::new(Vec::new()),
     });
     rng.set_client(collector);
-    assert_eq!(
-        rig.transport.initialize(rng, rig.queues),
-        Ok(VirtioDeviceType::EntropySource)
-    );
-    // virtio-rng has no feature bits: only the transport's.
-    assert_eq!(
-        rig.device.driver_features(),
-        features::VERSION_1 | features::ACCESS_PLATFORM
-    );
     RngRig {
         rig,
         rng,
@@ -642,4 +653,35 @@ fn rng_cancel_keeps_the_buffer_until_the_device_returns_it() {
     rig.device.complete(0, &chain, &[0x55; 16]);
     rig.transport.handle_interrupt();
     assert_eq!(*collector.words.borrow(), [0x5555_5555; 4]);
+}
+
+#[test]
+fn rng_get_before_the_device_is_initialized_waits_for_it() {
+    let rng_rig = rng_rig_uninitialized(2);
+    // The board brings the device up only once its IOMMU mappings are in
+    // place; a process may ask before that.
+    assert_eq!(rng_rig.rng.get(), Ok(()));
+    assert_eq!(rng_rig.rng.get(), Ok(()));
+    initialize_rng(&rng_rig);
+    let RngRig {
+        rig,
+        rng: _,
+        collector,
+    } = rng_rig;
+    let chains = rig.device.take_available(0);
+    assert_eq!(chains.len(), 1);
+    rig.device.complete(0, &chains[0], &[7; 8]);
+    rig.transport.handle_interrupt();
+    assert_eq!(*collector.words.borrow(), [0x0707_0707; 2]);
+    assert!(collector.errors.borrow().iter().all(|e| e.is_ok()));
+}
+
+#[test]
+fn rng_cancel_before_the_device_is_initialized_forgets_the_get() {
+    let rng_rig = rng_rig_uninitialized(1);
+    assert_eq!(rng_rig.rng.get(), Ok(()));
+    assert_eq!(rng_rig.rng.cancel(), Ok(()));
+    initialize_rng(&rng_rig);
+    assert!(rng_rig.rig.device.take_available(0).is_empty());
+    assert!(rng_rig.collector.errors.borrow().is_empty());
 }
