@@ -181,6 +181,14 @@ pub fn bar_size(readback: u32) -> Option<u32> {
     }
 }
 
+/// Whether a 64-bit BAR decodes at most 4 GiB (so it can be placed in the
+/// 32-bit window), from its upper half read back after writing all ones:
+/// every upper address bit is then writable (PCI 3.0 section 6.2.5.1). A
+/// BAR of more than 4 GiB hardwires the low bits of its upper half to 0.
+pub fn upper_half_fits(readback: u32) -> bool {
+    readback == u32::MAX
+}
+
 /// ECAM access to bus 0 and the memory window to place BARs in.
 pub struct PciEcam {
     base: usize,
@@ -301,8 +309,7 @@ impl PciEcam {
             let mut fits = true;
             if is_64 && index + 1 < BAR_COUNT {
                 config.bar[index + 1].set(u32::MAX);
-                // An upper half that decodes any bit means > 4 GiB.
-                fits = config.bar[index + 1].get() == 0;
+                fits = upper_half_fits(config.bar[index + 1].get());
                 config.bar[index + 1].set(0);
             }
             match bar_size(readback) {
@@ -384,6 +391,15 @@ mod tests {
         assert_eq!(bar_size(0xffff_f008), Some(0x1000));
         assert_eq!(bar_size(0), None);
         assert_eq!(bar_size(0x0000_000c), None);
+    }
+
+    #[test]
+    fn upper_halves_of_64_bit_bars() {
+        // virtio-pci's 16 KiB BAR 4: any 64-bit address.
+        assert!(upper_half_fits(0xffff_ffff));
+        // 8 GiB: bit 32 of the address is size, not address.
+        assert!(!upper_half_fits(0xffff_fffe));
+        assert!(!upper_half_fits(0));
     }
 
     #[test]
