@@ -11,6 +11,8 @@
 
 use kernel::ErrorCode;
 
+use crate::registers::{CommonRegister, VirtioPciAccess};
+
 /// PCI vendor ID of virtio functions (4.1.2).
 pub const VIRTIO_PCI_VENDOR_ID: u16 = 0x1af4;
 /// PCI device ID of a modern function of type 0; type `t` is this plus `t`.
@@ -113,6 +115,60 @@ pub trait VirtioDeviceDriver {
     /// which leaves the device running.
     fn device_initialized(&self) -> Result<(), ErrorCode> {
         Ok(())
+    }
+}
+
+/// The device-specific configuration (4.1.4.6) as a device driver reads
+/// it: bytes at offsets, and the generation that tells a torn read of a
+/// multi-byte field (2.5.1).
+pub trait DeviceConfiguration {
+    /// Length of the device-specific configuration in bytes.
+    fn config_len(&self) -> usize;
+
+    /// The byte at `offset` (0 past the end).
+    fn config_byte(&self, offset: usize) -> u8;
+
+    /// `config_generation`: changes whenever the device changes its
+    /// configuration.
+    fn config_generation(&self) -> u8;
+
+    /// The little-endian `u64` at `offset`, read until the generation is
+    /// the same before and after (2.5.1: fields wider than 32 bits are not
+    /// read atomically), at most four times. `None` if the field is not
+    /// inside the configuration or the device kept changing it.
+    fn read_u64(&self, offset: usize) -> Option<u64> {
+        if offset.checked_add(8)? > self.config_len() {
+            return None;
+        }
+        for _ in 0..4 {
+            let before = self.config_generation();
+            let mut bytes = [0u8; 8];
+            for (index, byte) in bytes.iter_mut().enumerate() {
+                *byte = self.config_byte(offset + index);
+            }
+            if self.config_generation() == before {
+                return Some(u64::from_le_bytes(bytes));
+            }
+        }
+        None
+    }
+}
+
+impl<A: VirtioPciAccess> DeviceConfiguration for A {
+    fn config_len(&self) -> usize {
+        self.device_config_len()
+    }
+
+    fn config_byte(&self, offset: usize) -> u8 {
+        if offset < self.device_config_len() {
+            self.read_device_config(offset)
+        } else {
+            0
+        }
+    }
+
+    fn config_generation(&self) -> u8 {
+        self.read_common(CommonRegister::ConfigGeneration) as u8
     }
 }
 

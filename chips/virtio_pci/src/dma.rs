@@ -16,8 +16,10 @@
 
 use core::ptr::NonNull;
 
+use kernel::hil::dma_block::BounceBuffer;
 use kernel::hil::iommu::DmaMemory;
 use kernel::platform::dma_fence::DmaFence;
+use kernel::processbuffer::{ReadableProcessSlice, WriteableProcessSlice};
 
 /// A byte buffer lent to devices for good, for data the device reads
 /// (requests) or writes (responses).
@@ -90,6 +92,54 @@ impl DmaBuffer {
 
     fn as_raw(&self) -> *mut [u8] {
         core::ptr::slice_from_raw_parts_mut(self.start.as_ptr(), self.len)
+    }
+}
+
+/// A [`DmaBuffer`] with the platform's fence, as the bounce buffer a
+/// capsule copies process data through (`kernel::hil::dma_block`).
+#[derive(Debug)]
+pub struct FencedBuffer<F: DmaFence> {
+    buffer: DmaBuffer,
+    fence: F,
+}
+
+impl<F: DmaFence> FencedBuffer<F> {
+    pub fn new(buffer: DmaBuffer, fence: F) -> Self {
+        FencedBuffer { buffer, fence }
+    }
+}
+
+impl<F: DmaFence> BounceBuffer for FencedBuffer<F> {
+    fn size(&self) -> usize {
+        self.buffer.len
+    }
+
+    fn copy_from_process(&self, offset: usize, source: &ReadableProcessSlice) -> usize {
+        let count = source.len().min(self.buffer.len.saturating_sub(offset));
+        for (index, byte) in source.iter().take(count).enumerate() {
+            // SAFETY: `offset + index < len`, inside the lent buffer; no
+            // operation on it is in flight (the trait's contract).
+            unsafe {
+                self.buffer
+                    .start
+                    .add(offset + index)
+                    .write_volatile(byte.get())
+            }
+        }
+        self.fence.release(self.buffer.as_raw());
+        count
+    }
+
+    fn copy_to_process(&self, offset: usize, destination: &WriteableProcessSlice) -> usize {
+        self.fence.acquire(self.buffer.as_raw());
+        let count = destination
+            .len()
+            .min(self.buffer.len.saturating_sub(offset));
+        for (index, byte) in destination.iter().take(count).enumerate() {
+            // SAFETY: as in `copy_from_process`, for a read.
+            byte.set(unsafe { self.buffer.start.add(offset + index).read_volatile() });
+        }
+        count
     }
 }
 

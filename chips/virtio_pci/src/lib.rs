@@ -24,10 +24,13 @@
 //! - `dma`: memory lent to devices for good, with the `DmaMemory` proof
 //!   the board maps;
 //! - `device`: device types and [`device::VirtioDeviceDriver`];
-//! - `rng`: a virtio-rng driver (device type 4) for `kernel::hil::rng`.
+//! - `rng`: a virtio-rng driver (device type 4) for `kernel::hil::rng`;
+//! - `blk`: a virtio-blk driver (device type 2) for
+//!   `kernel::hil::dma_block`.
 
 #![cfg_attr(not(test), no_std)]
 
+pub mod blk;
 pub mod capabilities;
 pub mod device;
 pub mod dma;

@@ -2,8 +2,10 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
 //! Hardware interface layers (HILs): the traits chips implement and capsules
-//! use. `uart`, `time` and `rng` follow Tock's; `iommu` is this project's.
+//! use. `uart`, `time` and `rng` follow Tock's; `iommu`, `dma_device` and
+//! `dma_block` are this project's.
 
+pub mod dma_block;
 pub mod dma_device;
 pub mod iommu;
 pub mod rng;

@@ -86,6 +86,10 @@ struct State {
     pending_reset_reads: usize,
     status_reads: usize,
     mappings: Vec<Mapping>,
+    /// The device-specific configuration (4.1.4.6).
+    device_config: Vec<u8>,
+    /// Bumped by `set_device_config` (`config_generation`).
+    config_generation: u8,
 }
 
 /// A modelled virtio PCI function.
@@ -127,6 +131,21 @@ impl ModelDevice {
     /// The PCI device ID.
     pub fn pci_device_id(&self) -> u16 {
         self.state.borrow().pci_device_id
+    }
+
+    /// Sets the device-specific configuration (and bumps its generation).
+    pub fn set_device_config(&self, bytes: &[u8]) {
+        let mut state = self.state.borrow_mut();
+        state.device_config = bytes.to_vec();
+        state.config_generation = state.config_generation.wrapping_add(1);
+    }
+
+    /// Reads the bytes of a (device-readable) segment, as the device
+    /// would when serving the request.
+    pub fn read_segment(&self, segment: &ModelSegment) -> Vec<u8> {
+        let mut bytes = vec![0; segment.length as usize];
+        self.read_bytes(segment.iova, &mut bytes);
+        bytes
     }
 
     /// Makes a reset take `reads` status reads to complete.
@@ -371,7 +390,7 @@ impl VirtioPciAccess for &ModelDevice {
                 }
                 state.status.into()
             }
-            CommonRegister::ConfigGeneration => 0,
+            CommonRegister::ConfigGeneration => state.config_generation.into(),
             CommonRegister::QueueSelect => state.queue_select.into(),
             CommonRegister::QueueSize => queue.size.into(),
             CommonRegister::QueueMsixVector => queue.msix_vector.into(),
@@ -452,10 +471,15 @@ impl VirtioPciAccess for &ModelDevice {
     }
 
     fn device_config_len(&self) -> usize {
-        0
+        self.state.borrow().device_config.len()
     }
 
-    fn read_device_config(&self, _offset: usize) -> u8 {
-        0
+    fn read_device_config(&self, offset: usize) -> u8 {
+        self.state
+            .borrow()
+            .device_config
+            .get(offset)
+            .copied()
+            .unwrap_or(0)
     }
 }
