@@ -3,7 +3,7 @@
 
 //! IOMMU system call drivers: domains and contexts for untrusted processes.
 //!
-//! Two capsules live here:
+//! Three capsules live here:
 //!
 //! - [`driver::IommuDriver`] (driver number 0x10003, see
 //!   `doc/syscalls/10003_iommu.md`) shares the translation contexts and the
@@ -18,6 +18,10 @@
 //!   `doc/syscalls/10004_dma.md`) lets the owner of a device's context
 //!   start copies between the device and an IOVA. It checks no address:
 //!   confinement is the IOMMU's job.
+//! - [`block::BlockDriver`] (driver number 0x50005, see
+//!   `doc/syscalls/50005_block.md`) reads and writes a disk's sectors
+//!   straight between the device and a process's allowed buffer, mapped
+//!   for one request through a [`kernel_domain::KernelDomain`].
 //!
 //! Everything process-supplied is checked once, at the boundary, into a
 //! validated type ([`handles`], [`args`]); all state is in statically sized
@@ -27,6 +31,7 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+pub mod block;
 pub mod dma;
 pub mod driver;
 pub mod handles;
