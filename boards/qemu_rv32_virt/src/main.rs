@@ -1,13 +1,19 @@
 // Licensed under the Apache License, Version 2.0 or the MIT License.
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
-//! Board for QEMU `virt` (rv32) with the RISC-V IOMMU and two `edu` DMA
-//! devices.
+//! Board for QEMU `virt` (rv32) with the RISC-V IOMMU, two `edu` DMA
+//! devices and a virtio-rng device.
 //!
 //! Memory layout is Tock's `qemu_rv32_virt` (see `layout.ld`), so that
 //! `tockloader install --board qemu_rv32_virt --flash-file` and apps linked
 //! by libtock-rs for that board work unchanged. QEMU boots the flash image
-//! with `-M virt,iommu-sys=on -bios flash.bin -device edu -device edu`.
+//! with `-M virt,iommu-sys=on -bios flash.bin -device edu -device edu
+//! -device virtio-rng-pci,iommu_platform=on,disable-legacy=on`.
+//!
+//! One IOMMU instance translates all three devices, shared through a
+//! `MuxIommu`: the IOMMU system call driver offers processes the edus'
+//! contexts, and the kernel keeps the virtio-rng function's context and a
+//! domain of its own (`KernelDomain`) for the RNG driver (0x40001).
 //!
 //! The board loads every app in the app flash region, runs them under the
 //! round-robin scheduler and prints a report for each process fault. A
@@ -31,13 +37,20 @@ use core::mem::MaybeUninit;
 use capsules_core::alarm::{self, AlarmDriver};
 use capsules_core::console::{self, Console};
 use capsules_core::low_level_debug::{self, LowLevelDebug};
+use capsules_core::rng::{self, RngDriver};
 use capsules_core::virtual_uart::{MuxUart, UartDevice};
 use capsules_iommu::dma::{self, DmaDriver, DmaPort};
-use capsules_iommu::{ContextPolicy, InstancePort, IommuDriver, IommuStorage, Quotas};
+use capsules_iommu::kernel_domain::{KernelDomain, KernelDomainClient};
+use capsules_iommu::{
+    ContextPolicy, InstancePort, IommuDriver, IommuStorage, MuxIommu, Quotas, VirtualIommu,
+};
+use kernel::ErrorCode;
 use kernel::capabilities::{
     MainLoopCapability, MemoryAllocationCapability, ProcessManagementCapability,
 };
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
+use kernel::hil::iommu::{ContextId, DmaMemory};
+use kernel::hil::rng::Rng;
 use kernel::hil::time::Alarm;
 use kernel::hil::uart::{Receive, Transmit};
 use kernel::platform::SyscallDriverLookup;
@@ -59,6 +72,13 @@ use riscv_iommu::registers::IommuRegisters;
 use riscv_iommu::{InterruptVectors, Page, PagePool, QueueMemory, RiscvIommu};
 use rv32::dma_fence::RiscvCoherentDmaFence;
 use rv32::{Rv32StoredState, SysCall};
+use virtio_pci::capabilities::VirtioPciLayout;
+use virtio_pci::device::{VIRTIO_PCI_VENDOR_ID, VirtioDeviceType};
+use virtio_pci::dma::DmaBuffer;
+use virtio_pci::queue::{SplitQueue, Virtqueue};
+use virtio_pci::registers::{MmioAccess, features};
+use virtio_pci::rng::VirtioRng;
+use virtio_pci::transport::{InitializationError, VirtioPciTransport, VirtioTransport};
 
 use io::kprintln;
 
@@ -85,13 +105,32 @@ const IOMMU_BASE: usize = 0x0301_0000;
 /// Its wired interrupt vectors: command queue, fault queue
 /// (PLIC sources `interrupts::IOMMU_BASE + vector`).
 const IOMMU_VECTORS: InterruptVectors = InterruptVectors { civ: 0, fiv: 1 };
-/// Translation contexts: the two `edu` devices.
-const IOMMU_CONTEXTS: usize = 2;
-/// Domains (I/O address spaces) in the instance, shared by all processes.
-const IOMMU_DOMAINS: usize = 8;
+/// The `edu` devices: IOMMU contexts 0 and 1, which the IOMMU system call
+/// driver offers processes (context i = edu i).
+const EDU_COUNT: usize = 2;
+/// The virtio-rng function's IOMMU context, the kernel's own.
+const VIRTIO_RNG_CONTEXT: usize = EDU_COUNT;
+/// Translation contexts: the edus, then virtio-rng.
+const IOMMU_CONTEXTS: usize = EDU_COUNT + 1;
+/// Domains (I/O address spaces) in the instance: the processes' shares
+/// and the kernel's (see `KERNEL_IOMMU_SHARE`).
+const IOMMU_DOMAINS: usize = 9;
 /// Page-table pages for all domains (each domain takes a root page plus
 /// one page per GiB and per 2 MiB region it maps into).
-const IOMMU_TABLE_PAGES: usize = 32;
+const IOMMU_TABLE_PAGES: usize = 33;
+/// Users of the instance: the IOMMU system call driver and the kernel.
+const IOMMU_USERS: usize = 2;
+/// Where the kernel's virtio-rng domain maps the queue page and the
+/// buffer page: one 2 MiB region, so the domain takes three table pages.
+const RNG_QUEUE_IOVA: usize = 0x1000_0000;
+const RNG_BUFFER_IOVA: usize = RNG_QUEUE_IOVA + PAGE_SIZE;
+/// The kernel domain's request window: unused, the RNG driver copies from
+/// its own buffer and never maps process memory. Outside the region above.
+const RNG_WINDOW_IOVA: usize = 0x2000_0000;
+/// Entries of the virtio-rng request queue (one request is ever in flight).
+const RNG_QUEUE_SIZE: usize = 8;
+/// The IOMMU's page size.
+const PAGE_SIZE: usize = 4096;
 /// One app of the board's IOMMU policy.
 struct IommuApp {
     /// Its package name.
@@ -169,9 +208,24 @@ const fn iommu_reserved() -> Quotas {
     sum
 }
 
+/// What the kernel's virtio-rng domain takes of the same pools: one
+/// domain slot and its three table pages (root, one level-1 and one
+/// level-0 table for the two pages at `RNG_QUEUE_IOVA`). Its context is
+/// not one the system call driver offers, so it counts no context.
+const KERNEL_IOMMU_SHARE: Quotas = share(0, 1, 3);
+
+/// Everything reserved in the instance: the apps' shares and the
+/// kernel's. `EduPolicy::reserved` reports this sum, so that
+/// `IommuDriver::setup`, run before the kernel domain is created, checks
+/// the apps' shares and the kernel's together against the full pools.
+const fn iommu_all_reserved() -> Quotas {
+    iommu_reserved().plus(KERNEL_IOMMU_SHARE)
+}
+
 const _: () = assert!(
-    iommu_reserved().domains <= IOMMU_DOMAINS && iommu_reserved().pages <= IOMMU_TABLE_PAGES,
-    "IOMMU_APPS reserves more domains or table pages than the IOMMU has"
+    iommu_all_reserved().domains <= IOMMU_DOMAINS
+        && iommu_all_reserved().pages <= IOMMU_TABLE_PAGES,
+    "IOMMU_APPS and the kernel reserve more domains or table pages than the IOMMU has"
 );
 /// Apps restarted after a fault, each at most this many times, then
 /// stopped; every other app is stopped at its first fault. A restart
@@ -201,8 +255,14 @@ const EXIT_UNEXPECTED_FAULT: u16 = 2;
 const EXIT_UNEXPECTED_ERROR_EXIT: u16 = 3;
 
 type Iommu = RiscvIommu<'static, IOMMU_CONTEXTS, IOMMU_DOMAINS, RiscvCoherentDmaFence>;
+/// One user's share of the instance.
+type BoardVirtualIommu = VirtualIommu<'static, IOMMU_USERS, IOMMU_DOMAINS>;
 /// An `edu` driver as this board instantiates it.
 type BoardEdu = Edu<'static, RiscvCoherentDmaFence>;
+/// The virtio-rng device: its transport, queue and driver.
+type RngTransport = VirtioPciTransport<'static, MmioAccess>;
+type RngQueue = SplitQueue<'static, RNG_QUEUE_SIZE, RiscvCoherentDmaFence>;
+type BoardRng = VirtioRng<'static, RNG_QUEUE_SIZE, RiscvCoherentDmaFence>;
 
 /// `kernel::static_init!` (Tock's: each expansion's buffer is handed out
 /// once, a second run panics), with `value` built outside the `unsafe`
@@ -222,13 +282,25 @@ macro_rules! static_init {
 static mut IOMMU_QUEUES: QueueMemory = QueueMemory::ZERO;
 static mut IOMMU_DIRECTORY: [Page; 1] = [Page::ZERO; 1];
 static mut IOMMU_TABLES: [Page; IOMMU_TABLE_PAGES] = [Page::ZERO; IOMMU_TABLE_PAGES];
+// Memory virtio-rng reads and writes, lent to it for good: its queue and
+// the page it writes random bytes into, each mapped in the kernel's domain.
+static mut RNG_QUEUE: virtio_pci::queue::QueueMemory<RNG_QUEUE_SIZE> =
+    virtio_pci::queue::QueueMemory::ZERO;
+static mut RNG_BUFFER: RngPage = RngPage([0; PAGE_SIZE]);
+
+/// A page-aligned page: the IOMMU maps whole pages.
+#[repr(C, align(4096))]
+struct RngPage([u8; PAGE_SIZE]);
 
 type Chip = QemuRv32VirtChip<'static, &'static Devices>;
 
-/// PLIC sources beyond the UART: the edus' INTx and the IOMMU's vectors.
+/// PLIC sources beyond the UART: the edus' and virtio-rng's INTx and the
+/// IOMMU's vectors.
 struct Devices {
-    edus: [&'static BoardEdu; IOMMU_CONTEXTS],
+    edus: [&'static BoardEdu; EDU_COUNT],
     iommu: &'static Iommu,
+    /// virtio-rng's PLIC source and transport, if QEMU has the device.
+    rng: Option<(u32, &'static RngTransport)>,
 }
 
 impl InterruptService for Devices {
@@ -243,6 +315,12 @@ impl InterruptService for Devices {
         let mut handled = false;
         for edu in self.edus {
             handled |= edu.service_interrupt(interrupt);
+        }
+        if let Some((source, transport)) = self.rng
+            && source == interrupt
+        {
+            transport.handle_interrupt();
+            handled = true;
         }
         handled
     }
@@ -281,7 +359,7 @@ impl ContextPolicy for EduPolicy {
 
     fn reserved(&self, instance: usize) -> Quotas {
         if instance == 0 {
-            iommu_reserved()
+            iommu_all_reserved()
         } else {
             Quotas::NONE
         }
@@ -295,6 +373,8 @@ struct Platform {
     low_level_debug: &'static LowLevelDebug<'static, UartDevice<'static>>,
     iommu: &'static IommuDriver<'static>,
     dma: &'static DmaDriver<'static>,
+    /// Absent if QEMU has no virtio-rng device.
+    rng: Option<&'static RngDriver<'static, BoardRng>>,
 }
 
 impl SyscallDriverLookup for Platform {
@@ -308,6 +388,7 @@ impl SyscallDriverLookup for Platform {
             low_level_debug::DRIVER_NUM => f(Some(self.low_level_debug)),
             capsules_iommu::DRIVER_NUM => f(Some(self.iommu)),
             dma::DRIVER_NUM => f(Some(self.dma)),
+            rng::DRIVER_NUM => f(self.rng.map(|driver| driver as &dyn SyscallDriver)),
             _ => f(None),
         }
     }
@@ -344,12 +425,25 @@ pub extern "C" fn main() -> ! {
     // SAFETY: QEMU virt's PCIe ECAM and 32-bit MMIO window, used only here.
     let ecam =
         unsafe { PciEcam::new(pci::ECAM_BASE, pci::MMIO_WINDOW_BASE, pci::MMIO_WINDOW_SIZE) };
-    let edu_functions: [PciDevice; IOMMU_CONTEXTS] = core::array::from_fn(|index| {
+    let edu_functions: [PciDevice; EDU_COUNT] = core::array::from_fn(|index| {
         let address = ecam
             .find(edu::EDU_VENDOR_ID, edu::EDU_DEVICE_ID, index)
             .expect("edu device missing: run QEMU with -device edu -device edu");
         ecam.enable_device(address)
             .expect("edu: enabling the PCI function")
+    });
+    // virtio-rng: optional (without it the RNG driver is absent), but one
+    // that is there must be modern and translate through the IOMMU.
+    let rng_device_id = VirtioDeviceType::EntropySource.pci_device_id();
+    let rng_function = ecam
+        .find(VIRTIO_PCI_VENDOR_ID, rng_device_id, 0)
+        .map(|address| {
+            ecam.enable_device(address)
+                .expect("virtio-rng: enabling the PCI function")
+        });
+    // Its context exists either way; with no device behind it, it blocks.
+    let rng_requester_id = rng_function.map_or(VIRTIO_RNG_ADDRESS.requester_id(), |function| {
+        function.requester_id()
     });
     let (queues, directory, tables) = (
         &raw mut IOMMU_QUEUES,
@@ -370,7 +464,11 @@ pub extern "C" fn main() -> ! {
         Iommu,
         RiscvIommu::new(
             iommu_regs,
-            edu_functions.map(|f| u32::from(f.requester_id())),
+            [
+                u32::from(edu_functions[0].requester_id()),
+                u32::from(edu_functions[1].requester_id()),
+                u32::from(rng_requester_id),
+            ],
             iommu_queues,
             PagePool::new(iommu_directory, dma_fence),
             PagePool::new(iommu_tables, dma_fence),
@@ -390,7 +488,18 @@ pub extern "C" fn main() -> ! {
             function.requester_id()
         );
     }
-    let edus: [&'static BoardEdu; IOMMU_CONTEXTS] = [
+    kprintln!(
+        "IOMMU {:#010x}: context {} = virtio-rng requester id {:#06x}, kernel-owned, blocking{}",
+        IOMMU_BASE,
+        VIRTIO_RNG_CONTEXT,
+        rng_requester_id,
+        if rng_function.is_some() {
+            ""
+        } else {
+            " (no virtio-rng device)"
+        }
+    );
+    let edus: [&'static BoardEdu; EDU_COUNT] = [
         make_edu(
             &edu_functions[0],
             static_init!(MaybeUninit<BoardEdu>, MaybeUninit::uninit()),
@@ -402,7 +511,20 @@ pub extern "C" fn main() -> ! {
             dma_fence,
         ),
     ];
-    let devices = static_init!(Devices, Devices { edus, iommu });
+    let rng_device = rng_function.map(|function| make_virtio_rng(&ecam, &function, dma_fence));
+    let devices = static_init!(
+        Devices,
+        Devices {
+            edus,
+            iommu,
+            rng: rng_device.as_ref().map(|device| {
+                let source = device
+                    .plic_interrupt
+                    .expect("virtio-rng: no INTx line to the PLIC");
+                (source, device.transport)
+            }),
+        }
+    );
     let chip = static_init!(Chip, QemuRv32VirtChip::new(plic, timer, uart, devices));
 
     // ---------- Kernel ----------
@@ -465,10 +587,32 @@ pub extern "C" fn main() -> ! {
     );
     timer.set_alarm_client(alarm);
 
-    // The IOMMU syscall driver: instance 0 with its two contexts.
-    let iommu_ports = static_init!([InstancePort<'static>; 1], [InstancePort::new(0, iommu)]);
+    // One IOMMU, two users: the system call driver gets the edus'
+    // contexts (its contexts 0 and 1), the kernel the virtio-rng context.
+    // Each sees only its own contexts and the domains it created.
+    let iommu_mux = static_init!(
+        MuxIommu<'static, IOMMU_USERS, IOMMU_DOMAINS>,
+        MuxIommu::new(iommu)
+    );
+    iommu_mux.setup();
+    let process_iommu = static_init!(
+        BoardVirtualIommu,
+        VirtualIommu::new(iommu_mux, 0..EDU_COUNT)
+    );
+    let kernel_iommu = static_init!(
+        BoardVirtualIommu,
+        VirtualIommu::new(iommu_mux, VIRTIO_RNG_CONTEXT..IOMMU_CONTEXTS)
+    );
+    iommu_mux.add_user(process_iommu).expect("IOMMU mux");
+    iommu_mux.add_user(kernel_iommu).expect("IOMMU mux");
+
+    // The IOMMU syscall driver: instance 0 with the two edu contexts.
+    let iommu_ports = static_init!(
+        [InstancePort<'static>; 1],
+        [InstancePort::new(0, process_iommu)]
+    );
     let iommu_storage = static_init!(
-        IommuStorage<IOMMU_CONTEXTS, IOMMU_DOMAINS, NUM_PROCS>,
+        IommuStorage<EDU_COUNT, IOMMU_DOMAINS, NUM_PROCS>,
         IommuStorage::new()
     );
     let iommu_policy = static_init!(EduPolicy, EduPolicy { kernel });
@@ -485,7 +629,9 @@ pub extern "C" fn main() -> ! {
         )
     );
     // I5: the policy's shares must fit the pools (also checked at compile
-    // time above); a board that promises more must not boot.
+    // time above); a board that promises more must not boot. The policy
+    // counts the kernel's share too, and the pools are still full here:
+    // the kernel domain is created below.
     iommu_driver
         .setup()
         .expect("IOMMU policy reserves more than the IOMMU holds");
@@ -497,7 +643,7 @@ pub extern "C" fn main() -> ! {
 
     // The edu DMA driver: device i sits behind context i of instance 0.
     let dma_ports = static_init!(
-        [DmaPort<'static>; IOMMU_CONTEXTS],
+        [DmaPort<'static>; EDU_COUNT],
         [DmaPort::new(edus[0], 0, 0), DmaPort::new(edus[1], 0, 1)]
     );
     let dma_driver = static_init!(
@@ -510,6 +656,48 @@ pub extern "C" fn main() -> ! {
     );
     dma_driver.setup();
 
+    // The RNG driver over virtio-rng, which reaches memory only through
+    // the kernel's domain: the queue and the buffer page at fixed IOVAs.
+    // The device is brought up once the domain is attached (`RngBringUp`);
+    // until then the driver keeps the processes' requests.
+    let rng_driver = rng_device.map(|device| {
+        let kernel_domain = static_init!(
+            KernelDomain<'static>,
+            KernelDomain::new(
+                kernel_iommu,
+                ContextId(0),
+                RNG_WINDOW_IOVA,
+                kernel,
+                iommu_revocation_cap,
+            )
+        );
+        let bring_up = static_init!(
+            RngBringUp,
+            RngBringUp {
+                transport: device.transport,
+                rng: device.rng,
+                queues: device.queues,
+            }
+        );
+        kernel_domain.register();
+        kernel_domain.set_client(bring_up);
+        kernel_domain
+            .setup([
+                (RNG_QUEUE_IOVA, device.queue_memory),
+                (RNG_BUFFER_IOVA, device.buffer_memory),
+            ])
+            .expect("virtio-rng: IOMMU domain");
+        let driver = static_init!(
+            RngDriver<'static, BoardRng>,
+            RngDriver::new(
+                device.rng,
+                kernel.create_grant(rng::DRIVER_NUM, &memory_cap)
+            )
+        );
+        device.rng.set_client(driver);
+        &*driver
+    });
+
     let platform = static_init!(
         Platform,
         Platform {
@@ -518,6 +706,7 @@ pub extern "C" fn main() -> ! {
             low_level_debug,
             iommu: iommu_driver,
             dma: dma_driver,
+            rng: rng_driver,
         }
     );
 
@@ -650,8 +839,9 @@ fn handle_fault(
 struct IommuRevocationCap;
 
 // SAFETY: the board is trusted code entitled to process management; it
-// hands this capability to the IOMMU driver only, which uses it only to
-// report that device access to an ended process's memory is revoked.
+// hands this capability to the IOMMU driver and the kernel's virtio-rng
+// domain only, which use it only to report that device access to an
+// ended process's memory is revoked.
 unsafe impl ProcessManagementCapability for IommuRevocationCap {}
 
 /// Creates the driver for edu `function` in `slot`, ordering its DMA with
@@ -679,6 +869,122 @@ fn make_edu(
         )
     };
     slot.write(edu)
+}
+
+/// Where QEMU puts `-device virtio-rng-pci` after the two edus (00:03.0).
+const VIRTIO_RNG_ADDRESS: pci::PciAddress = pci::PciAddress {
+    bus: 0,
+    device: 3,
+    function: 0,
+};
+
+/// The virtio-rng device, built but not yet initialized, and the memory
+/// the kernel's domain maps for it.
+struct VirtioRngDevice {
+    transport: &'static RngTransport,
+    rng: &'static BoardRng,
+    queues: &'static [&'static dyn Virtqueue],
+    plic_interrupt: Option<u32>,
+    /// The queue page, for `RNG_QUEUE_IOVA`.
+    queue_memory: DmaMemory,
+    /// The buffer page, for `RNG_BUFFER_IOVA`.
+    buffer_memory: DmaMemory,
+}
+
+/// Finds the virtio structures of `function` (enabled), and builds the
+/// transport, the request queue and the driver over the board's statics.
+/// Touches no virtio register: the device is idle until `RngBringUp`
+/// initializes it, and the IOMMU blocks its DMA until the domain is ready.
+fn make_virtio_rng(
+    ecam: &PciEcam,
+    function: &PciDevice,
+    fence: RiscvCoherentDmaFence,
+) -> VirtioRngDevice {
+    let address = function.address;
+    let layout =
+        VirtioPciLayout::parse(&|offset| ecam.read_config_u32(address, offset).unwrap_or(0))
+            .expect("virtio-rng: virtio PCI capabilities");
+    let regions = layout
+        .resolve(|bar| {
+            let bar = function.bars.get(usize::from(bar)).copied().flatten()?;
+            Some((bar.base as usize, bar.size as usize))
+        })
+        .expect("virtio-rng: virtio structures in the BARs");
+    // SAFETY: `regions` are the structures of the virtio function that
+    // `enable_device` assigned BARs to and turned decoding on for, as
+    // `resolve` placed them (obligation 1); this transport is their only
+    // user (obligation 2).
+    let access = unsafe { MmioAccess::new(regions) };
+    let transport = static_init!(
+        RngTransport,
+        VirtioPciTransport::new(access, function.device_id, layout.notify_off_multiplier)
+    );
+    let (queue_static, buffer_static) = (&raw mut RNG_QUEUE, &raw mut RNG_BUFFER);
+    // SAFETY: called once (from `main`, which runs once), so these are the
+    // only references ever made to the two statics; both are lent to the
+    // device for good below.
+    let (queue_page, buffer_page) = unsafe { (&mut *queue_static, &mut (*buffer_static).0) };
+    let (rings, queue_memory) = virtio_pci::queue::QueueMemory::lend(queue_page);
+    let (buffer, buffer_memory) = DmaBuffer::lend(buffer_page);
+    let queue = static_init!(
+        RngQueue,
+        SplitQueue::new(rings, RNG_QUEUE_IOVA as u64, fence)
+    );
+    let rng = static_init!(
+        BoardRng,
+        VirtioRng::new(queue, buffer, RNG_BUFFER_IOVA as u64, fence)
+    );
+    queue.set_transport(transport);
+    queue.set_client(rng);
+    let queues = static_init!([&'static dyn Virtqueue; 1], [queue]);
+    VirtioRngDevice {
+        transport,
+        rng,
+        queues,
+        plic_interrupt: function.plic_interrupt(),
+        queue_memory,
+        buffer_memory,
+    }
+}
+
+/// Initializes virtio-rng once the kernel's domain maps its memory and its
+/// context translates through it. Any failure is a board or QEMU
+/// configuration error: the kernel panics, ending the run with fail(1).
+struct RngBringUp {
+    transport: &'static RngTransport,
+    rng: &'static BoardRng,
+    queues: &'static [&'static dyn Virtqueue],
+}
+
+impl KernelDomainClient for RngBringUp {
+    fn ready(&self, result: Result<(), ErrorCode>) {
+        if let Err(error) = result {
+            panic!("virtio-rng: IOMMU domain setup failed: {error:?}");
+        }
+        match self.transport.initialize(self.rng, self.queues) {
+            Ok(_) => kprintln!(
+                "virtio-rng: ready behind IOMMU context {}: queue at IOVA {:#x}, buffer at IOVA {:#x}, features {:#x}",
+                VIRTIO_RNG_CONTEXT,
+                RNG_QUEUE_IOVA,
+                RNG_BUFFER_IOVA,
+                self.transport.negotiated_features()
+            ),
+            // Without ACCESS_PLATFORM the device would use the IOVAs as
+            // physical addresses, bypassing the IOMMU (virtio 1.x 6.1).
+            Err(InitializationError::RequiredFeatureMissing { offered })
+                if offered & features::ACCESS_PLATFORM == 0 =>
+            {
+                panic!(
+                    "virtio-rng: the device does not offer VIRTIO_F_ACCESS_PLATFORM (features {offered:#x}): run QEMU with -device virtio-rng-pci,iommu_platform=on,disable-legacy=on"
+                )
+            }
+            Err(error) => panic!("virtio-rng: initialization failed: {error:?}"),
+        }
+    }
+
+    fn request_mapped(&self, _result: Result<(), ErrorCode>) {}
+
+    fn request_unmapped(&self, _result: Result<(), ErrorCode>) {}
 }
 
 /// Benchmark build: the kernel RAM that each IOMMU context, domain and

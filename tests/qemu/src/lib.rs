@@ -4,7 +4,8 @@
 //! Runs board images on QEMU with a timeout and checks their output.
 //!
 //! Every run boots `qemu-system-riscv32 -M virt,iommu-sys=on` with two `edu`
-//! devices and the image as `-bios`, captures the serial console, and ends
+//! devices (00:01.0, 00:02.0), a virtio-rng device behind the IOMMU
+//! (00:03.0, [`VIRTIO_RNG`]) and the image as `-bios`, captures the serial console, and ends
 //! either through the virt test finisher (the board writes pass or
 //! fail(code)) or by the timeout, which kills QEMU and counts as a failure.
 //! Images are made by `tools/build.sh flash` (kernel + apps installed with
@@ -88,6 +89,10 @@ pub fn image(name: &str, apps: &[&str]) -> PathBuf {
     image
 }
 
+/// The board's virtio-rng device: modern only, and translating through the
+/// IOMMU (`VIRTIO_F_ACCESS_PLATFORM`), which the board insists on.
+pub const VIRTIO_RNG: &str = "virtio-rng-pci,iommu_platform=on,disable-legacy=on";
+
 /// Boots `image` on QEMU with `extra` arguments; kills it after `timeout`.
 pub fn boot(image: &Path, extra: &[&str], timeout: Duration) -> Run {
     let start = Instant::now();
@@ -104,7 +109,7 @@ pub fn boot(image: &Path, extra: &[&str], timeout: Duration) -> Run {
         .args(["-serial", "stdio"])
         .arg("-bios")
         .arg(image)
-        .args(["-device", "edu", "-device", "edu"])
+        .args(["-device", "edu", "-device", "edu", "-device", VIRTIO_RNG])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
