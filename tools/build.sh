@@ -19,7 +19,7 @@ bin="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin"
 mkdir -p build
 
 # The apps `make run` shows, in install order.
-default_apps=(hello sleep spin_a spin_b dma_demo dma_thief)
+default_apps=(hello sleep spin_a spin_b dma_demo dma_thief rng_demo)
 
 build_kernel() {
     cargo build -q --release -p qemu_rv32_virt --target "$target"

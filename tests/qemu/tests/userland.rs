@@ -15,6 +15,7 @@ fn default_apps_run_to_completion() {
         "spin_b",
         "dma_demo",
         "dma_thief",
+        "rng_demo",
     ];
     let run = boot(&image("default", &apps), &[], TIMEOUT);
     for app in apps {
@@ -26,6 +27,7 @@ fn default_apps_run_to_completion() {
         )
         .expect("dma_demo: memory unchanged after the fault")
         .expect("dma_thief: done: 231 refusals, nothing taken")
+        .expect("rng_demo: the two draws differ and neither is all zero")
         .expect("All processes finished (0 faulted, 0 exited with a non-zero code).");
     assert!(run.passed());
 }

@@ -6,10 +6,11 @@
 //! It shares nothing with the kernel but the ABI: TRD104 system calls
 //! ([`syscall`], decoded by [`return_variant`] and [`error`]), the
 //! fixed-address start-up contract ([`startup`], doc/userland.md), the
-//! Tock drivers for the console (0x1), the alarm (0x0) and low-level debug
-//! (0x8), and this project's IOMMU (0x10003, [`iommu`]) and DMA (0x10004,
-//! [`dma`]) drivers. Apps are `#![no_std]` `#![no_main]` binaries that name
-//! their main function with [`main!`] and print with [`println!`].
+//! Tock drivers for the console (0x1), the alarm (0x0), low-level debug
+//! (0x8) and the RNG (0x40001), and this project's IOMMU (0x10003,
+//! [`iommu`]) and DMA (0x10004, [`dma`]) drivers. Apps are `#![no_std]`
+//! `#![no_main]` binaries that name their main function with [`main!`] and
+//! print with [`println!`].
 //!
 //! `cargo test --target x86_64-unknown-linux-gnu -p libtock-lite` runs the
 //! unit tests of the pure modules (return decoding, error codes, tick
@@ -35,6 +36,8 @@ pub mod low_level_debug;
 pub mod memop;
 #[cfg(not(test))]
 mod panic;
+#[cfg(not(test))]
+pub mod rng;
 #[cfg(not(test))]
 pub mod startup;
 #[cfg(not(test))]
