@@ -304,11 +304,15 @@ impl MapClient for KernelDomain<'_> {
         };
         if result.is_ok() {
             self.request.set(Request::Idle);
-            if !self.observing.get() && self.revoking.replace(false) {
-                self.kernel.revocation_complete(owner, self.capability);
-            }
         }
+        // The client first: it stops its device before the memory changes
+        // hands, so that a device that keeps a translation for a request
+        // in flight (QEMU's virtio maps a descriptor's buffer once, when it
+        // takes the request) has finished with it by then.
         self.client.map(|c| c.request_unmapped(result));
+        if result.is_ok() && !self.observing.get() && self.revoking.replace(false) {
+            self.kernel.revocation_complete(owner, self.capability);
+        }
     }
 }
 
