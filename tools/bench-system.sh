@@ -34,7 +34,9 @@ KERNEL_BIN=build/bench/kernel.bin FLASH_IMAGE=build/bench/syscall.bin SKIP_BUILD
     bash tools/build.sh flash syscall_bench >/dev/null 2>&1
 out=$(timeout 120 qemu-system-riscv32 -M virt,iommu-sys=on -m 256M -nographic -monitor none \
     -serial stdio -icount shift=3 -bios build/bench/syscall.bin -device edu -device edu \
-    -device virtio-rng-pci,iommu_platform=on,disable-legacy=on </dev/null || true)
+    -device virtio-rng-pci,iommu_platform=on,disable-legacy=on \
+    -drive file=build/disk.img,if=none,format=raw,id=d0,snapshot=on \
+    -device virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on </dev/null || true)
 line=$(printf "%s\n" "$out" | grep "syscall_bench: " || true)
 if [ -z "$line" ]; then
     printf '%s\n' "$out" >&2

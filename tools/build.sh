@@ -7,7 +7,14 @@
 #   tools/build.sh apps            every example app -> build/apps/*.tab
 #   tools/build.sh flash [APP...]  kernel + the named apps (default: the
 #                                  `make run` set) installed with tockloader
-#                                  into build/flash.bin (or $FLASH_IMAGE)
+#                                  into build/flash.bin (or $FLASH_IMAGE),
+#                                  and the disk image
+#   tools/build.sh variant NAME FEATURES
+#                                  the board kernel with cargo FEATURES
+#                                  (e.g. "bench block-bounce") ->
+#                                  build/kernels/NAME.bin (target/NAME)
+#   tools/build.sh disk            the virtio-blk disk -> build/disk.img
+#                                  (made once, kept across runs)
 # QEMU boots build/flash.bin with -bios: byte 0 is address 0x80000000 (the
 # kernel), apps start at offset 0x100000 (0x80100000), as on Tock's
 # qemu_rv32_virt.
@@ -19,7 +26,11 @@ bin="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin"
 mkdir -p build
 
 # The apps `make run` shows, in install order.
-default_apps=(hello sleep spin_a spin_b dma_demo dma_thief rng_demo)
+default_apps=(hello sleep spin_a spin_b dma_demo dma_thief rng_demo blk_demo blk_thief)
+# The disk QEMU's virtio-blk serves: raw, 1024 sectors of 512 bytes (the
+# board gives each block app 64 of them).
+disk_image=build/disk.img
+disk_bytes=$((512 * 1024))
 
 build_kernel() {
     cargo build -q --release -p qemu_rv32_virt --target "$target"
@@ -33,7 +44,29 @@ build_kernel() {
     fi
 }
 
+build_variant() {
+    local name=$1 features=$2
+    mkdir -p build/kernels
+    CARGO_TARGET_DIR="target/$name" cargo build -q --release -p qemu_rv32_virt \
+        --target "$target" --features "$features"
+    "$bin/llvm-objcopy" -O binary "target/$name/$target/release/qemu_rv32_virt" \
+        "build/kernels/$name.bin"
+}
+
+build_disk() {
+    # Kept if it exists: it is the disk, and apps may have written to it.
+    if [ -f "$disk_image" ] && [ "$(stat -c %s "$disk_image")" -eq "$disk_bytes" ]; then
+        return
+    fi
+    if command -v qemu-img >/dev/null; then
+        qemu-img create -q -f raw "$disk_image" "$disk_bytes"
+    else
+        dd if=/dev/zero of="$disk_image" bs=512 count=$((disk_bytes / 512)) status=none
+    fi
+}
+
 build_flash() {
+    build_disk
     # SKIP_BUILD=1: reuse build/kernel.bin and build/apps (tests build once).
     if [ "${SKIP_BUILD:-}" != 1 ]; then build_kernel; fi
     local image="${FLASH_IMAGE:-build/flash.bin}"
@@ -50,13 +83,18 @@ build_flash() {
 case "${1:-}" in
     kernel) build_kernel ;;
     apps) bash tools/apps.sh build ;;
+    disk) build_disk ;;
+    variant)
+        [ "$#" -eq 3 ] || { echo "usage: tools/build.sh variant NAME FEATURES" >&2; exit 2; }
+        build_variant "$2" "$3"
+        ;;
     flash)
         shift
         if [ "$#" -eq 0 ]; then set -- "${default_apps[@]}"; fi
         build_flash "$@"
         ;;
     *)
-        echo "usage: tools/build.sh kernel | apps | flash [APP...]" >&2
+        echo "usage: tools/build.sh kernel | apps | disk | variant NAME FEATURES | flash [APP...]" >&2
         exit 2
         ;;
 esac

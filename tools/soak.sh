@@ -37,7 +37,8 @@ seq 1 "$seeds" | xargs -P 2 -I{} bash tools/apps.sh pack fuzzer "fuzz_{}" 2>/dev
 echo "soak: packed $seeds fuzzer seeds" >&2
 
 # Boots image $1 (apps $2...) and keeps its console in $out/$1.log and
-# QEMU's exit status in $out/$1.status.
+# QEMU's exit status in $out/$1.status. Two runs at a time share
+# build/disk.img, so each writes only to a temporary overlay (snapshot=on).
 run_image() {
     local name=$1
     shift
@@ -45,6 +46,8 @@ run_image() {
     local status=0
     timeout "$timeout_s" qemu-system-riscv32 -M virt,iommu-sys=on -m 256M -nographic \
         -monitor none -serial stdio -bios "$out/$name.bin" -device edu -device edu \
+        -drive file=build/disk.img,if=none,format=raw,id=d0,snapshot=on \
+        -device virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on \
         </dev/null >"$out/$name.log" 2>&1 || status=$?
     echo "$status" >"$out/$name.status"
     rm -f "$out/$name.bin"

@@ -2,18 +2,22 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 
 //! Board for QEMU `virt` (rv32) with the RISC-V IOMMU, two `edu` DMA
-//! devices and a virtio-rng device.
+//! devices, a virtio-rng and a virtio-blk device.
 //!
 //! Memory layout is Tock's `qemu_rv32_virt` (see `layout.ld`), so that
 //! `tockloader install --board qemu_rv32_virt --flash-file` and apps linked
 //! by libtock-rs for that board work unchanged. QEMU boots the flash image
 //! with `-M virt,iommu-sys=on -bios flash.bin -device edu -device edu
-//! -device virtio-rng-pci,iommu_platform=on,disable-legacy=on`.
+//! -device virtio-rng-pci,iommu_platform=on,disable-legacy=on -drive
+//! file=build/disk.img,if=none,format=raw,id=d0 -device
+//! virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on`.
 //!
-//! One IOMMU instance translates all three devices, shared through a
+//! One IOMMU instance translates all four devices, shared through a
 //! `MuxIommu`: the IOMMU system call driver offers processes the edus'
-//! contexts, and the kernel keeps the virtio-rng function's context and a
-//! domain of its own (`KernelDomain`) for the RNG driver (0x40001).
+//! contexts, and the kernel keeps the virtio functions' contexts, each
+//! with a domain of its own (`KernelDomain`): virtio-rng's for the RNG
+//! driver (0x40001), virtio-blk's for the block storage driver (0x50005),
+//! which maps a process's buffer there for each request (`block`).
 //!
 //! The board loads every app in the app flash region, runs them under the
 //! round-robin scheduler and prints a report for each process fault. A
@@ -34,11 +38,13 @@ mod io;
 
 use core::mem::MaybeUninit;
 
+use block::{BlkBringUp, BlkFaults, BlkTransport, BoardBlockDriver};
 use capsules_core::alarm::{self, AlarmDriver};
 use capsules_core::console::{self, Console};
 use capsules_core::low_level_debug::{self, LowLevelDebug};
 use capsules_core::rng::{self, RngDriver};
 use capsules_core::virtual_uart::{MuxUart, UartDevice};
+use capsules_iommu::block::{self as block_storage, BlockDriver, DataPath, NamedSectorRanges};
 use capsules_iommu::dma::{self, DmaDriver, DmaPort};
 use capsules_iommu::kernel_domain::{KernelDomain, KernelDomainClient};
 use capsules_iommu::{
@@ -49,6 +55,7 @@ use kernel::capabilities::{
     MainLoopCapability, MemoryAllocationCapability, ProcessManagementCapability,
 };
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
+use kernel::hil::dma_block::DmaBlock;
 use kernel::hil::iommu::{ContextId, DmaMemory};
 use kernel::hil::rng::Rng;
 use kernel::hil::time::Alarm;
@@ -82,8 +89,8 @@ use virtio_pci::transport::{InitializationError, VirtioPciTransport, VirtioTrans
 
 use io::kprintln;
 
-/// Process slots.
-const NUM_PROCS: usize = 8;
+/// Process slots: one per fixed-address app slot (`tools/apps.sh`).
+const NUM_PROCS: usize = 9;
 /// App flash: where tockloader installs apps (Tock's qemu_rv32_virt).
 const APP_FLASH: (usize, usize) = (0x8010_0000, 0x10_0000);
 /// App RAM: processes' RAM blocks, at the addresses libtock-rs links for.
@@ -110,16 +117,20 @@ const IOMMU_VECTORS: InterruptVectors = InterruptVectors { civ: 0, fiv: 1 };
 const EDU_COUNT: usize = 2;
 /// The virtio-rng function's IOMMU context, the kernel's own.
 const VIRTIO_RNG_CONTEXT: usize = EDU_COUNT;
-/// Translation contexts: the edus, then virtio-rng.
-const IOMMU_CONTEXTS: usize = EDU_COUNT + 1;
+/// The virtio-blk function's IOMMU context, the kernel's own.
+const VIRTIO_BLK_CONTEXT: usize = EDU_COUNT + 1;
+/// Translation contexts: the edus, then virtio-rng and virtio-blk.
+const IOMMU_CONTEXTS: usize = EDU_COUNT + 2;
 /// Domains (I/O address spaces) in the instance: the processes' shares
 /// and the kernel's (see `KERNEL_IOMMU_SHARE`).
-const IOMMU_DOMAINS: usize = 9;
+const IOMMU_DOMAINS: usize = 10;
 /// Page-table pages for all domains (each domain takes a root page plus
 /// one page per GiB and per 2 MiB region it maps into).
-const IOMMU_TABLE_PAGES: usize = 33;
-/// Users of the instance: the IOMMU system call driver and the kernel.
-const IOMMU_USERS: usize = 2;
+const IOMMU_TABLE_PAGES: usize = 37;
+/// Users of the instance: the IOMMU system call driver, and the kernel's
+/// virtio-rng and virtio-blk drivers (each `KernelDomain` is the map and
+/// attach client of its own user).
+const IOMMU_USERS: usize = 3;
 /// Where the kernel's virtio-rng domain maps the queue page and the
 /// buffer page: one 2 MiB region, so the domain takes three table pages.
 const RNG_QUEUE_IOVA: usize = 0x1000_0000;
@@ -208,11 +219,14 @@ const fn iommu_reserved() -> Quotas {
     sum
 }
 
-/// What the kernel's virtio-rng domain takes of the same pools: one
-/// domain slot and its three table pages (root, one level-1 and one
-/// level-0 table for the two pages at `RNG_QUEUE_IOVA`). Its context is
-/// not one the system call driver offers, so it counts no context.
-const KERNEL_IOMMU_SHARE: Quotas = share(0, 1, 3);
+/// What the kernel's domains take of the same pools. virtio-rng's: one
+/// domain slot and three table pages (root, one level-1 and one level-0
+/// table for the two pages at `RNG_QUEUE_IOVA`). virtio-blk's: one domain
+/// slot and four table pages (root, one level-1 table, a level-0 table
+/// for the pages at `BLK_QUEUE_IOVA` and one for the request window,
+/// which maps at most the 64 sectors of an app's range). Their contexts
+/// are not ones the system call driver offers, so they count no context.
+const KERNEL_IOMMU_SHARE: Quotas = share(0, 1, 3).plus(share(0, 1, 4));
 
 /// Everything reserved in the instance: the apps' shares and the
 /// kernel's. `EduPolicy::reserved` reports this sum, so that
@@ -231,16 +245,18 @@ const _: () = assert!(
 /// stopped; every other app is stopped at its first fault. A restart
 /// starts the new instance only once every memory observer (the IOMMU
 /// driver) has revoked device access to the old instance's memory (I4).
-const RESTART_ON_FAULT: &[(&str, usize)] = &[("dma_restart", 3)];
+const RESTART_ON_FAULT: &[(&str, usize)] = &[("dma_restart", 3), ("blk_restart", 3)];
 /// Apps that exist to fault: the isolation probes (each reads or jumps
-/// outside its memory) and `dma_restart` (killed mid-DMA on purpose). A
-/// fault of any other app fails the run (`EXIT_UNEXPECTED_FAULT`).
+/// outside its memory), `dma_restart` (killed mid-DMA on purpose) and
+/// `blk_restart` (killed mid-request on purpose). A fault of any other app
+/// fails the run (`EXIT_UNEXPECTED_FAULT`).
 const EXPECTED_FAULTS: &[&str] = &[
     "peek",
     "kernel_jump",
     "read_past_flash",
     "read_past_break",
     "dma_restart",
+    "blk_restart",
 ];
 /// Apps that exist to exit with a non-zero code: `panic_demo` panics and
 /// its panic handler exits with 1. Every other app exits non-zero only at
@@ -275,6 +291,8 @@ macro_rules! static_init {
         unsafe { kernel::static_init!($t, value) }
     }};
 }
+// After the macro, so that the module can expand it.
+mod block;
 
 // Memory the IOMMU reads and writes: zero-initialized statics (in .bss),
 // each handed out once, in `main`. Not `static_init!`, whose value passes
@@ -301,6 +319,8 @@ struct Devices {
     iommu: &'static Iommu,
     /// virtio-rng's PLIC source and transport, if QEMU has the device.
     rng: Option<(u32, &'static RngTransport)>,
+    /// virtio-blk's, likewise.
+    blk: Option<(u32, &'static BlkTransport)>,
 }
 
 impl InterruptService for Devices {
@@ -317,6 +337,12 @@ impl InterruptService for Devices {
             handled |= edu.service_interrupt(interrupt);
         }
         if let Some((source, transport)) = self.rng
+            && source == interrupt
+        {
+            transport.handle_interrupt();
+            handled = true;
+        }
+        if let Some((source, transport)) = self.blk
             && source == interrupt
         {
             transport.handle_interrupt();
@@ -375,6 +401,8 @@ struct Platform {
     dma: &'static DmaDriver<'static>,
     /// Absent if QEMU has no virtio-rng device.
     rng: Option<&'static RngDriver<'static, BoardRng>>,
+    /// Absent if QEMU has no virtio-blk device.
+    block: Option<&'static BoardBlockDriver>,
 }
 
 impl SyscallDriverLookup for Platform {
@@ -389,6 +417,7 @@ impl SyscallDriverLookup for Platform {
             capsules_iommu::DRIVER_NUM => f(Some(self.iommu)),
             dma::DRIVER_NUM => f(Some(self.dma)),
             rng::DRIVER_NUM => f(self.rng.map(|driver| driver as &dyn SyscallDriver)),
+            block_storage::DRIVER_NUM => f(self.block.map(|driver| driver as &dyn SyscallDriver)),
             _ => f(None),
         }
     }
@@ -445,6 +474,19 @@ pub extern "C" fn main() -> ! {
     let rng_requester_id = rng_function.map_or(VIRTIO_RNG_ADDRESS.requester_id(), |function| {
         function.requester_id()
     });
+    // virtio-blk: optional in the same way (without it driver 0x50005 is
+    // absent).
+    let blk_device_id = VirtioDeviceType::BlockDevice.pci_device_id();
+    let blk_function = ecam
+        .find(VIRTIO_PCI_VENDOR_ID, blk_device_id, 0)
+        .map(|address| {
+            ecam.enable_device(address)
+                .expect("virtio-blk: enabling the PCI function")
+        });
+    let blk_requester_id = blk_function
+        .map_or(block::VIRTIO_BLK_ADDRESS.requester_id(), |function| {
+            function.requester_id()
+        });
     let (queues, directory, tables) = (
         &raw mut IOMMU_QUEUES,
         &raw mut IOMMU_DIRECTORY,
@@ -468,6 +510,7 @@ pub extern "C" fn main() -> ! {
                 u32::from(edu_functions[0].requester_id()),
                 u32::from(edu_functions[1].requester_id()),
                 u32::from(rng_requester_id),
+                u32::from(blk_requester_id),
             ],
             iommu_queues,
             PagePool::new(iommu_directory, dma_fence),
@@ -499,6 +542,17 @@ pub extern "C" fn main() -> ! {
             " (no virtio-rng device)"
         }
     );
+    kprintln!(
+        "IOMMU {:#010x}: context {} = virtio-blk requester id {:#06x}, kernel-owned, blocking{}",
+        IOMMU_BASE,
+        VIRTIO_BLK_CONTEXT,
+        blk_requester_id,
+        if blk_function.is_some() {
+            ""
+        } else {
+            " (no virtio-blk device)"
+        }
+    );
     let edus: [&'static BoardEdu; EDU_COUNT] = [
         make_edu(
             &edu_functions[0],
@@ -512,6 +566,8 @@ pub extern "C" fn main() -> ! {
         ),
     ];
     let rng_device = rng_function.map(|function| make_virtio_rng(&ecam, &function, dma_fence));
+    let blk_device =
+        blk_function.map(|function| block::make_virtio_blk(&ecam, &function, dma_fence));
     let devices = static_init!(
         Devices,
         Devices {
@@ -521,6 +577,12 @@ pub extern "C" fn main() -> ! {
                 let source = device
                     .plic_interrupt
                     .expect("virtio-rng: no INTx line to the PLIC");
+                (source, device.transport)
+            }),
+            blk: blk_device.as_ref().map(|device| {
+                let source = device
+                    .plic_interrupt
+                    .expect("virtio-blk: no INTx line to the PLIC");
                 (source, device.transport)
             }),
         }
@@ -587,9 +649,10 @@ pub extern "C" fn main() -> ! {
     );
     timer.set_alarm_client(alarm);
 
-    // One IOMMU, two users: the system call driver gets the edus'
-    // contexts (its contexts 0 and 1), the kernel the virtio-rng context.
-    // Each sees only its own contexts and the domains it created.
+    // One IOMMU, three users: the system call driver gets the edus'
+    // contexts (its contexts 0 and 1), the kernel's RNG driver the
+    // virtio-rng context and its block storage driver the virtio-blk
+    // context. Each sees only its own contexts and the domains it created.
     let iommu_mux = static_init!(
         MuxIommu<'static, IOMMU_USERS, IOMMU_DOMAINS>,
         MuxIommu::new(iommu)
@@ -601,10 +664,15 @@ pub extern "C" fn main() -> ! {
     );
     let kernel_iommu = static_init!(
         BoardVirtualIommu,
-        VirtualIommu::new(iommu_mux, VIRTIO_RNG_CONTEXT..IOMMU_CONTEXTS)
+        VirtualIommu::new(iommu_mux, VIRTIO_RNG_CONTEXT..VIRTIO_RNG_CONTEXT + 1)
+    );
+    let blk_iommu = static_init!(
+        BoardVirtualIommu,
+        VirtualIommu::new(iommu_mux, VIRTIO_BLK_CONTEXT..VIRTIO_BLK_CONTEXT + 1)
     );
     iommu_mux.add_user(process_iommu).expect("IOMMU mux");
     iommu_mux.add_user(kernel_iommu).expect("IOMMU mux");
+    iommu_mux.add_user(blk_iommu).expect("IOMMU mux");
 
     // The IOMMU syscall driver: instance 0 with the two edu contexts.
     let iommu_ports = static_init!(
@@ -698,6 +766,83 @@ pub extern "C" fn main() -> ! {
         &*driver
     });
 
+    // The block storage driver over virtio-blk, which reaches memory
+    // only through the kernel's domain for it: the queue and request
+    // pages at fixed IOVAs, and per request the requesting process's
+    // buffer at the window (zero-copy), or a bounce page mapped for good
+    // (`block-bounce`). The device is brought up once the domain is
+    // attached (`BlkBringUp`); until then requests are refused (`INVAL`:
+    // the disk has no sectors yet).
+    let block_driver = blk_device.map(|device| {
+        let kernel_domain = static_init!(
+            KernelDomain<'static>,
+            KernelDomain::new(
+                blk_iommu,
+                ContextId(0),
+                block::BLK_WINDOW_IOVA,
+                kernel,
+                iommu_revocation_cap,
+            )
+        );
+        kernel_domain.register();
+        let blk_faults = static_init!(BlkFaults, BlkFaults::default());
+        kernel::hil::iommu::Faults::set_client(blk_iommu, blk_faults);
+        #[cfg(feature = "block-overreach")]
+        let block_device: &'static block::BlockDevice =
+            static_init!(block::Overreach, block::Overreach { device: device.blk });
+        #[cfg(not(feature = "block-overreach"))]
+        let block_device: &'static block::BlockDevice = device.blk;
+        #[cfg(feature = "block-bounce")]
+        let path = DataPath::Bounce {
+            buffer: device.bounce.0,
+            iova: device.bounce.1,
+        };
+        #[cfg(not(feature = "block-bounce"))]
+        let path = DataPath::ZeroCopy {
+            page_size: PAGE_SIZE,
+        };
+        let policy_cap = static_init!(ProcessNamesCap, ProcessNamesCap);
+        let policy = static_init!(
+            NamedSectorRanges<'static>,
+            NamedSectorRanges {
+                ranges: block::BLOCK_APPS,
+                kernel,
+                capability: policy_cap,
+            }
+        );
+        let driver = static_init!(
+            BoardBlockDriver,
+            BlockDriver::new(
+                block_device,
+                kernel_domain,
+                path,
+                policy,
+                kernel.create_grant(block_storage::DRIVER_NUM, &memory_cap),
+            )
+        );
+        block_device.set_client(driver);
+        let bring_up = static_init!(
+            BlkBringUp,
+            BlkBringUp {
+                transport: device.transport,
+                blk: device.blk,
+                queues: device.queues,
+                driver,
+            }
+        );
+        kernel_domain.set_client(bring_up);
+        kernel_domain
+            .setup(device.statics)
+            .expect("virtio-blk: IOMMU domain");
+        // Revocation before reuse (I4): a process that ends mid-request
+        // has its buffer unmapped from the device before its memory
+        // changes hands.
+        kernel
+            .register_memory_observer(kernel_domain, &process_cap)
+            .expect("memory observer");
+        &*driver
+    });
+
     let platform = static_init!(
         Platform,
         Platform {
@@ -707,6 +852,7 @@ pub extern "C" fn main() -> ! {
             iommu: iommu_driver,
             dma: dma_driver,
             rng: rng_driver,
+            block: block_driver,
         }
     );
 
@@ -788,7 +934,7 @@ pub extern "C" fn main() -> ! {
                     None => kprintln!("---| Process '{}' stopped |---\n", name),
                 }
             }
-            Event::NothingAlive => finish(kernel, faults, &process_cap),
+            Event::NothingAlive => finish(kernel, faults, platform.block, &process_cap),
             Event::Ran(_) | Event::Idle => {}
         }
     }
@@ -844,6 +990,14 @@ struct IommuRevocationCap;
 // ended process's memory is revoked.
 unsafe impl ProcessManagementCapability for IommuRevocationCap {}
 
+/// The capability the block storage policy keeps to read process names.
+struct ProcessNamesCap;
+
+// SAFETY: the board is trusted code entitled to process management; it
+// hands this capability to the block storage policy only, which uses it
+// only to read the name of a process that makes a request.
+unsafe impl ProcessManagementCapability for ProcessNamesCap {}
+
 /// Creates the driver for edu `function` in `slot`, ordering its DMA with
 /// `fence`.
 fn make_edu(
@@ -878,6 +1032,29 @@ const VIRTIO_RNG_ADDRESS: pci::PciAddress = pci::PciAddress {
     function: 0,
 };
 
+/// Finds the virtio structures of `function` (enabled, a virtio device the
+/// board names `what`) and returns the register access of its transport,
+/// with its notify offset multiplier. Call once per function: the access
+/// must be the structures' only user.
+fn virtio_access(ecam: &PciEcam, function: &PciDevice, what: &str) -> (MmioAccess, u32) {
+    let address = function.address;
+    let layout =
+        VirtioPciLayout::parse(&|offset| ecam.read_config_u32(address, offset).unwrap_or(0))
+            .unwrap_or_else(|error| panic!("{what}: virtio PCI capabilities: {error:?}"));
+    let regions = layout
+        .resolve(|bar| {
+            let bar = function.bars.get(usize::from(bar)).copied().flatten()?;
+            Some((bar.base as usize, bar.size as usize))
+        })
+        .unwrap_or_else(|error| panic!("{what}: virtio structures in the BARs: {error:?}"));
+    // SAFETY: `regions` are the structures of the virtio function that
+    // `enable_device` assigned BARs to and turned decoding on for, as
+    // `resolve` placed them (obligation 1); the caller makes the one
+    // transport of this function over it (obligation 2).
+    let access = unsafe { MmioAccess::new(regions) };
+    (access, layout.notify_off_multiplier)
+}
+
 /// The virtio-rng device, built but not yet initialized, and the memory
 /// the kernel's domain maps for it.
 struct VirtioRngDevice {
@@ -900,24 +1077,10 @@ fn make_virtio_rng(
     function: &PciDevice,
     fence: RiscvCoherentDmaFence,
 ) -> VirtioRngDevice {
-    let address = function.address;
-    let layout =
-        VirtioPciLayout::parse(&|offset| ecam.read_config_u32(address, offset).unwrap_or(0))
-            .expect("virtio-rng: virtio PCI capabilities");
-    let regions = layout
-        .resolve(|bar| {
-            let bar = function.bars.get(usize::from(bar)).copied().flatten()?;
-            Some((bar.base as usize, bar.size as usize))
-        })
-        .expect("virtio-rng: virtio structures in the BARs");
-    // SAFETY: `regions` are the structures of the virtio function that
-    // `enable_device` assigned BARs to and turned decoding on for, as
-    // `resolve` placed them (obligation 1); this transport is their only
-    // user (obligation 2).
-    let access = unsafe { MmioAccess::new(regions) };
+    let (access, notify_off_multiplier) = virtio_access(ecam, function, "virtio-rng");
     let transport = static_init!(
         RngTransport,
-        VirtioPciTransport::new(access, function.device_id, layout.notify_off_multiplier)
+        VirtioPciTransport::new(access, function.device_id, notify_off_multiplier)
     );
     let (queue_static, buffer_static) = (&raw mut RNG_QUEUE, &raw mut RNG_BUFFER);
     // SAFETY: called once (from `main`, which runs once), so these are the
@@ -1025,8 +1188,22 @@ fn print_ram_costs() {
 fn finish(
     kernel: &'static Kernel,
     faults: Faults,
+    block: Option<&BoardBlockDriver>,
     capability: &dyn ProcessManagementCapability,
 ) -> ! {
+    if cfg!(feature = "bench")
+        && let Some(block) = block
+    {
+        kprintln!(
+            "bench: block storage: {} bytes copied by the CPU ({} path)",
+            block.bytes_copied(),
+            if cfg!(feature = "block-bounce") {
+                "bounce"
+            } else {
+                "zero-copy"
+            }
+        );
+    }
     let mut exit_codes = 0;
     let mut unexpected_exit_codes = 0;
     kernel.process_each_capability(capability, |process| {

@@ -5,7 +5,9 @@
 //!
 //! Every run boots `qemu-system-riscv32 -M virt,iommu-sys=on` with two `edu`
 //! devices (00:01.0, 00:02.0), a virtio-rng device behind the IOMMU
-//! (00:03.0, [`VIRTIO_RNG`]) and the image as `-bios`, captures the serial console, and ends
+//! (00:03.0, [`VIRTIO_RNG`]), a virtio-blk device behind it (00:04.0,
+//! [`VIRTIO_BLK`]) on a copy of `build/disk.img` of its own, and the image
+//! as `-bios`, captures the serial console, and ends
 //! either through the virt test finisher (the board writes pass or
 //! fail(code)) or by the timeout, which kills QEMU and counts as a failure.
 //! Images are made by `tools/build.sh flash` (kernel + apps installed with
@@ -14,6 +16,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How a QEMU run ended.
@@ -89,13 +92,87 @@ pub fn image(name: &str, apps: &[&str]) -> PathBuf {
     image
 }
 
+/// Builds the board kernel with the cargo `features` (a test build) as
+/// `build/kernels/NAME.bin` and makes a flash image of it with `apps`
+/// installed (the apps must have been built).
+pub fn variant_image(name: &str, features: &str, apps: &[&str]) -> PathBuf {
+    let status = Command::new("bash")
+        .arg(root().join("tools/build.sh"))
+        .args(["variant", name, features])
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .status()
+        .expect("cannot run tools/build.sh");
+    assert!(
+        status.success(),
+        "building kernel {name} ({features}) failed"
+    );
+    let dir = root().join("build/test-images");
+    std::fs::create_dir_all(&dir).unwrap();
+    let image = dir.join(format!("{name}.bin"));
+    let status = Command::new("bash")
+        .arg(root().join("tools/build.sh"))
+        .arg("flash")
+        .args(apps)
+        .env("SKIP_BUILD", "1")
+        .env("FLASH_IMAGE", &image)
+        .env(
+            "KERNEL_BIN",
+            root().join(format!("build/kernels/{name}.bin")),
+        )
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .status()
+        .expect("cannot run tools/build.sh");
+    assert!(status.success(), "building image {name} failed");
+    image
+}
+
 /// The board's virtio-rng device: modern only, and translating through the
 /// IOMMU (`VIRTIO_F_ACCESS_PLATFORM`), which the board insists on.
 pub const VIRTIO_RNG: &str = "virtio-rng-pci,iommu_platform=on,disable-legacy=on";
 
+/// The board's virtio-blk device, modern only and behind the IOMMU, on
+/// the drive `d0` that [`boot`] adds.
+pub const VIRTIO_BLK: &str = "virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on";
+
+/// A fresh copy of `build/disk.img` (made by `tools/build.sh disk`) for
+/// one boot: runs in parallel never write one file,
+/// and each starts from the same disk.
+fn disk_copy(image: &Path) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = root().join("build/test-disks");
+    std::fs::create_dir_all(&dir).unwrap();
+    let stem = image.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
+    let number = NEXT.fetch_add(1, Ordering::Relaxed);
+    let disk = dir.join(format!("{stem}-{}-{number}.img", std::process::id()));
+    let source = root().join("build/disk.img");
+    if !source.exists() {
+        let status = Command::new("bash")
+            .arg(root().join("tools/build.sh"))
+            .arg("disk")
+            .current_dir(root())
+            .stdin(Stdio::null())
+            .status()
+            .expect("cannot run tools/build.sh");
+        assert!(status.success(), "building build/disk.img failed");
+    }
+    std::fs::copy(&source, &disk).expect("copying build/disk.img");
+    disk
+}
+
 /// Boots `image` on QEMU with `extra` arguments; kills it after `timeout`.
 pub fn boot(image: &Path, extra: &[&str], timeout: Duration) -> Run {
+    let disk = disk_copy(image);
+    let run = boot_with_disk(image, &disk, extra, timeout);
+    let _ = std::fs::remove_file(&disk);
+    run
+}
+
+/// [`boot`] with the disk file `disk`, which the run may write.
+pub fn boot_with_disk(image: &Path, disk: &Path, extra: &[&str], timeout: Duration) -> Run {
     let start = Instant::now();
+    let drive = format!("file={},if=none,format=raw,id=d0", disk.display());
     let mut child = Command::new("qemu-system-riscv32")
         .args([
             "-M",
@@ -110,6 +187,7 @@ pub fn boot(image: &Path, extra: &[&str], timeout: Duration) -> Run {
         .arg("-bios")
         .arg(image)
         .args(["-device", "edu", "-device", "edu", "-device", VIRTIO_RNG])
+        .args(["-drive", &drive, "-device", VIRTIO_BLK])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
