@@ -50,7 +50,7 @@ for k in 0 1 2 3 4 5 6 7 8; do
     slots+=("$(printf '0x%08x 0x%08x' $((0x80100000 + k * 0x10000)) $((0x80300000 + k * 0x10000)))")
 done
 # Every binary of the userland workspace.
-apps=(hello sleep spin_a spin_b peek read_past_flash read_past_break kernel_jump panic_demo syscall_bench dma_demo dma_readonly dma_restart dma_switch dma_thief dma_secret dma_leftover fuzzer victim rng_demo)
+apps=(hello sleep spin_a spin_b peek read_past_flash read_past_break kernel_jump panic_demo syscall_bench dma_demo dma_readonly dma_restart dma_switch dma_thief dma_secret dma_leftover fuzzer victim rng_demo blk_demo blk_thief blk_restart blk_overreach blk_bench)
 # The fuzzer's seeds that `tools/apps.sh build` packs (fuzz_1 ...); the
 # soak test (tools/soak.sh) packs more.
 fuzz_seeds=(1 2 3 4 5 6)

@@ -8,7 +8,8 @@
 //! fixed-address start-up contract ([`startup`], doc/userland.md), the
 //! Tock drivers for the console (0x1), the alarm (0x0), low-level debug
 //! (0x8) and the RNG (0x40001), and this project's IOMMU (0x10003,
-//! [`iommu`]) and DMA (0x10004, [`dma`]) drivers. Apps are `#![no_std]`
+//! [`iommu`]), DMA (0x10004, [`dma`]) and block storage (0x50005,
+//! `block`) drivers. Apps are `#![no_std]`
 //! `#![no_main]` binaries that name their main function with [`main!`] and
 //! print with [`println!`].
 //!
@@ -28,6 +29,8 @@ pub mod time;
 
 #[cfg(not(test))]
 pub mod alarm;
+#[cfg(not(test))]
+pub mod block;
 #[cfg(not(test))]
 pub mod console;
 #[cfg(not(test))]
