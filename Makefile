@@ -38,6 +38,7 @@ lint: setup
 bench: setup
 	@bash tools/bench-system.sh
 	@bash tools/bench.sh
+	@bash tools/bench-block.sh
 
 # Hostile apps over many fuzzer seeds and kill-mid-DMA cycles (minutes).
 soak: setup
