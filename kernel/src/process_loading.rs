@@ -61,9 +61,10 @@ pub struct LoaderConfig {
     pub ram_alignment: usize,
     /// What each process's flash and RAM access ends are rounded up to (a
     /// power of two, at least `process::PMP_GRANULE`). `PMP_GRANULE` gives
-    /// Tock's exact ends; a wider granule (e.g. 4096, which QEMU's PMP
-    /// emulates faster) lets a process reach up to that many bytes more of
-    /// its own block and takes as many from its grant room.
+    /// Tock's exact ends; with a wider granule (e.g. 4096, which QEMU's PMP
+    /// emulates faster) each block ends on the granule and gets one granule
+    /// more, so a process reaches up to that many bytes more of its own
+    /// block and its grants keep at least the room its TBF asked for.
     pub access_granule: usize,
     /// Refuse apps without a Kernel Version TLV (Tock does).
     pub require_kernel_version: bool,
@@ -199,6 +200,11 @@ struct RamCursor {
     next: usize,
     end: usize,
     alignment: usize,
+    /// `LoaderConfig::access_granule`: with a granule wider than the PMP's,
+    /// a block ends on it and gets one granule more, so that the grants
+    /// still find, above the break's rounded access end, at least the room
+    /// the TBF asked for.
+    access_granule: usize,
 }
 
 impl RamCursor {
@@ -212,11 +218,22 @@ impl RamCursor {
             Some(fixed) => fixed as usize,
             None => round(self.next).ok_or(not_available(self.next, len))?,
         };
-        let end = start.checked_add(len).ok_or(not_available(start, len))?;
+        let widened = self.access_granule > crate::process::PMP_GRANULE;
+        let end = start
+            .checked_add(len)
+            .and_then(|end| {
+                if widened {
+                    end.checked_next_multiple_of(self.access_granule)?
+                        .checked_add(self.access_granule)
+                } else {
+                    Some(end)
+                }
+            })
+            .ok_or(not_available(start, len))?;
         if start >= self.next && start % 4 == 0 && end <= self.end {
-            Ok((start, len))
+            Ok((start, end - start))
         } else {
-            Err(not_available(start, len))
+            Err(not_available(start, end - start))
         }
     }
 }
@@ -264,6 +281,7 @@ fn load_processes_at(
         next: config.app_ram_start,
         end: config.app_ram_start.saturating_add(config.app_ram_len),
         alignment: config.ram_alignment,
+        access_granule: config.access_granule,
     };
     let mut offset = 0;
     while let Step::Next(next) = load_one(

@@ -407,3 +407,18 @@ fn huge_ram_requests_do_not_overflow() {
     assert_eq!(summary.skipped, 1);
     assert!(lines[0].contains("not available"));
 }
+
+#[test]
+fn a_wider_access_granule_rounds_the_block_up_so_the_grant_room_stays() {
+    let mut c = config();
+    c.access_granule = 0x1000;
+    let f = flash(&[&fixed_app("hello", 0x8030_0000, 0x1800)], 0x100);
+    let (summary, lines, events) = run(kernel(1), f, &c);
+    assert_eq!(summary.loaded, 1, "{lines:?}");
+    let l = layouts(&events)[0];
+    // 0x1800 asked for; the block ends on the 4 KiB granule, one granule
+    // further: a break at the end of what was asked for has its access end
+    // at 0x80302000, and the grants still have a granule above it.
+    assert_eq!(l.memory_len, 0x3000);
+    assert_eq!(l.access_granule, 0x1000);
+}

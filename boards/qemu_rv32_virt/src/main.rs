@@ -98,8 +98,9 @@ const APP_RAM: (usize, usize) = (0x8030_0000, 0x10_0000);
 /// What processes' flash and RAM access ends are rounded up to: Tock's
 /// exact ends (the PMP's 4-byte granule), unless the `page-granular-pmp`
 /// feature widens them to 4 KiB pages, which QEMU's PMP emulates faster;
-/// each process then reaches up to a page more of its own block, and has
-/// that much less room for grants.
+/// each process's block is then rounded up to whole pages plus one, so its
+/// grants keep the room its TBF asked for and what it can reach beyond its
+/// break is its own.
 const ACCESS_GRANULE: usize = if cfg!(feature = "page-granular-pmp") {
     4096
 } else {

@@ -198,3 +198,22 @@ fn an_unexpected_non_zero_exit_code_fails_the_run() {
         .expect("Run failed: 0 unexpected fault(s), 1 unexpected non-zero exit code(s).");
     assert_eq!(run.exit_code, Some(3), "{}", run.output);
 }
+
+#[test]
+fn the_page_granular_pmp_option_runs_the_apps_and_still_confines_them() {
+    // The board option that rounds PMP ends up to 4 KiB pages (faster
+    // under QEMU, off by default): processes' blocks end on pages, so a
+    // break at the end of what an app asked for stays in its block, and
+    // another process's memory is still out of reach.
+    let image = qemu_tests::variant_image(
+        "page-granular-pmp",
+        "page-granular-pmp",
+        &["hello", "sleep", "peek"],
+    );
+    let run = boot(&image, &[], TIMEOUT);
+    run.expect("hello: done")
+        .expect("sleep: done")
+        .expect("---| Process 'peek' faulted: load access fault at 0x80300000 |---")
+        .expect("Process 'hello' grants used ");
+    assert!(run.passed(), "exit {:?}\n{}", run.exit_code, run.output);
+}
