@@ -384,3 +384,64 @@ fn i8_an_app_that_takes_the_device_after_another_exited_mid_dma_reads_none_of_it
     let busy: u32 = busy.trim_end_matches(" BUSY").parse().unwrap();
     assert!(busy >= 1, "the context was never BUSY:\n{}", run.output);
 }
+
+#[test]
+fn i8_across_kill_cycles_each_take_over_of_the_device_finds_it_reset_and_none_of_the_secret() {
+    // dma_restart loads its pattern into edu 0 and is killed with a copy
+    // out of the device in flight, four instances in a row (three
+    // restarts). dma_leftover takes context 0 whenever another process
+    // held it since its own last turn, copies the whole device buffer into
+    // its memory and checks it, then releases; a restarted dma_restart may
+    // win the context first, so not every kill gives a take-over, but the
+    // last one always does.
+    let run = boot(
+        &image("iommu_dma_take_over", &["dma_restart", "dma_leftover"]),
+        &[],
+        TIMEOUT,
+    );
+    let fault = "---| Process 'dma_restart' faulted: load access fault at 0x00000000 |---";
+    assert_eq!(run.count(fault), 4, "{}", run.output);
+    run.expect("---| Process 'dma_restart' restarted (restart 3) |---")
+        .expect("---| Process 'dma_restart' stopped |---")
+        .expect_absent(": FAIL");
+
+    // Each take-over follows a kill since the one before, with a handle of
+    // a later generation than the killed instance's, and reads only zeros.
+    let acquired = "dma_leftover: acquired context 0: handle 0x";
+    let copied = "dma_leftover: device buffer copied to IOVA 0x50000: ";
+    let mut killed_since = false;
+    let mut victim_generation = 0;
+    let mut take_overs = 0;
+    for line in run.output.lines() {
+        if line.starts_with(fault) {
+            killed_since = true;
+        } else if let Some(rest) = line.strip_prefix("dma_restart: acquired context 0: handle 0x") {
+            victim_generation = u32::from_str_radix(&rest[..4], 16).unwrap() >> 8;
+        } else if let Some(rest) = line.strip_prefix(acquired) {
+            let generation = u32::from_str_radix(&rest[..4], 16).unwrap() >> 8;
+            assert!(
+                killed_since && generation > victim_generation,
+                "take-over {line:?} without a kill before it:\n{}",
+                run.output
+            );
+            killed_since = false;
+            take_overs += 1;
+        } else if let Some(rest) = line.strip_prefix(copied) {
+            assert_eq!(rest, "0 secret bytes, 4096 zero bytes", "{}", run.output);
+        }
+    }
+    assert!(take_overs >= 1, "no take-over:\n{}", run.output);
+    assert_eq!(run.count(copied), take_overs, "{}", run.output);
+    run.expect(&format!(
+        "dma_leftover: done: {take_overs} take-overs, 0 secret bytes"
+    ))
+    .expect("Process 'dma_leftover' exited with code 0")
+    .expect("All processes finished (4 faulted, 0 exited with a non-zero code).");
+    assert!(
+        run.passed(),
+        "exit {:?} after {:?}\n{}",
+        run.exit_code,
+        run.elapsed,
+        run.output
+    );
+}
