@@ -10,15 +10,19 @@
 # Packs the fuzzer once per seed 1..SEEDS (default 200, or $SOAK_SEEDS) as
 # fuzz_<seed> and boots images of three seeds each, alternating two kinds:
 #   victim   dma_demo victim fuzz_a fuzz_b fuzz_c
-#   restart  dma_restart dma_switch fuzz_a fuzz_b fuzz_c
+#   restart  dma_restart dma_switch dma_leftover fuzz_a fuzz_b fuzz_c
 # (dma_restart is killed mid-DMA and restarted three times by the board:
-# four kill cycles per image). Two QEMU runs at a time, each with a
+# four kill cycles per image; after a kill dma_leftover takes edu 0 over
+# when it wins the context, and must read none of what dma_restart left
+# in it, invariant I8). The fuzzers reach the RNG (virtio-rng) and block
+# storage (virtio-blk) drivers too. Two QEMU runs at a time, each with a
 # timeout. A finding is any image where the kernel panicked, QEMU did not
 # end with pass, a fuzzer did not print its summary or found something,
-# or an app next to the fuzzers did not finish as it does alone. Prints the
-# figures (seeds, system calls, kill cycles, findings); exit 1 on a
-# finding. Logs: build/soak/<image>.log. SKIP_BUILD=1 reuses the kernel and
-# apps built before.
+# a take-over read a byte of the secret or no take-over happened, or an
+# app next to the fuzzers did not finish as it does alone. Prints the
+# figures (seeds, system calls, kill cycles, take-overs, secret bytes
+# read, findings); exit 1 on a finding. Logs: build/soak/<image>.log.
+# SKIP_BUILD=1 reuses the kernel and apps built before.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -33,7 +37,12 @@ if [ "${SKIP_BUILD:-}" != 1 ]; then
     bash tools/build.sh kernel
     bash tools/apps.sh build
 fi
-seq 1 "$seeds" | xargs -P 2 -I{} bash tools/apps.sh pack fuzzer "fuzz_{}" 2>/dev/null
+# One at a time: elf2tab writes each input's TBF next to its ELF, so two
+# packs of the fuzzer at once can mix their package names in one TAB
+# (tockloader then refuses it: "Different names inside the same TAB?").
+for seed in $(seq 1 "$seeds"); do
+    bash tools/apps.sh pack fuzzer "fuzz_$seed" 2>/dev/null
+done
 echo "soak: packed $seeds fuzzer seeds" >&2
 
 # Boots image $1 (apps $2...) and keeps its console in $out/$1.log and
@@ -46,6 +55,7 @@ run_image() {
     local status=0
     timeout "$timeout_s" qemu-system-riscv32 -M virt,iommu-sys=on -m 256M -nographic \
         -monitor none -serial stdio -bios "$out/$name.bin" -device edu -device edu \
+        -device virtio-rng-pci,iommu_platform=on,disable-legacy=on \
         -drive file=build/disk.img,if=none,format=raw,id=d0,snapshot=on \
         -device virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on \
         </dev/null >"$out/$name.log" 2>&1 || status=$?
@@ -67,7 +77,7 @@ while [ "$seed" -le "$seeds" ]; do
         apps=(dma_demo victim "${fuzzers[@]}")
     else
         name="restart-$index"
-        apps=(dma_restart dma_switch "${fuzzers[@]}")
+        apps=(dma_restart dma_switch dma_leftover "${fuzzers[@]}")
     fi
     images+=("$name")
     # Two at a time: the machine has two cores.
@@ -81,6 +91,8 @@ calls=0
 errors=0
 summaries=0
 kills=0
+take_overs=0
+secret_bytes=0
 findings=0
 finding() {
     findings=$((findings + 1))
@@ -116,9 +128,19 @@ for name in "${images[@]}"; do
         intact=$(grep -ac "dma_restart: target still holds only the marker" "$log" || true)
         [ "$intact" = 4 ] || finding "$name" "$intact of 4 restarted targets intact"
         grep -aq "dma_switch: done" "$log" || finding "$name" "dma_switch did not finish"
+        taken=$(grep -ac "dma_leftover: device buffer copied to IOVA" "$log" || true)
+        take_overs=$((take_overs + taken))
+        [ "$taken" -ge 1 ] || finding "$name" "no take-over of edu 0"
+        for read in $(grep -ao "dma_leftover: device buffer copied to IOVA 0x[0-9a-f]*: [0-9]* secret" "$log" |
+            sed -E 's/.*: ([0-9]+) secret/\1/'); do
+            secret_bytes=$((secret_bytes + read))
+            [ "$read" = 0 ] || finding "$name" "a take-over read $read secret bytes"
+        done
+        grep -aq "dma_leftover: done: $taken take-overs, 0 secret bytes" "$log" ||
+            finding "$name" "dma_leftover did not finish"
         ;;
     esac
 done
 
-echo "soak: ${#images[@]} images, $summaries of $seeds seeds, $calls system calls ($errors refused), $kills kill cycles, $findings findings"
+echo "soak: ${#images[@]} images, $summaries of $seeds seeds, $calls system calls ($errors refused), $kills kill cycles, $take_overs take-overs ($secret_bytes secret bytes read), $findings findings"
 [ "$findings" -eq 0 ]

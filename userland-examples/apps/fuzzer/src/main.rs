@@ -7,7 +7,8 @@
 //! command, read-write, read-only and userspace-readable allow, memop,
 //! yield-no-wait and unknown yield variants; exit only at the end) to a
 //! random driver: the board's (alarm 0x0, console 0x1, low-level debug 0x8,
-//! IOMMU 0x10003, DMA 0x10004) or any other number. The arguments are
+//! IOMMU 0x10003, DMA 0x10004, RNG 0x40001, block storage 0x50005) or any
+//! other number. The arguments are
 //! random numbers, forged and stale IOMMU handles, DMA start words, and
 //! addresses anywhere: its own RAM and flash and their edges, other apps'
 //! RAM slots, the kernel's flash and RAM, app flash, MMIO (UART, PLIC,
@@ -22,7 +23,10 @@
 //! the kernel may not turn them against the app itself. So upcall
 //! functions are null, its own recording function, or outside its memory;
 //! the byte pointer of Yield-NoWait is its own scratch byte or outside its
-//! memory; a new break never goes below its static RAM.
+//! memory; a new break never goes below its static RAM; a read-write
+//! allow the kernel could accept lies in `SCRATCH`, which nothing else
+//! uses, since drivers write into such buffers (the RNG fills one with
+//! random bytes, a console read or a block read would too).
 //!
 //! What it checks (each failed check is a finding, printed with `FAIL`):
 //! every answer is a valid TRD104 return variant; a command to a driver the
@@ -39,12 +43,15 @@
 mod rng;
 
 use core::arch::asm;
+use core::cell::UnsafeCell;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use libtock_lite::return_variant::SyscallReturn;
 use libtock_lite::syscall::{self, class};
-use libtock_lite::{ErrorCode, alarm, console, dma, iommu, low_level_debug, memop, println};
+use libtock_lite::{
+    ErrorCode, alarm, block, console, dma, iommu, low_level_debug, memop, println, rng as random,
+};
 
 use rng::Rng;
 
@@ -53,12 +60,14 @@ libtock_lite::main!(main);
 /// System calls per run.
 const CALLS: u32 = 20_000;
 /// The board's drivers.
-const BOARD_DRIVERS: [u32; 5] = [
+const BOARD_DRIVERS: [u32; 7] = [
     alarm::DRIVER_NUMBER,
     console::DRIVER_NUMBER,
     low_level_debug::DRIVER_NUMBER,
     iommu::DRIVER_NUMBER,
     dma::DRIVER_NUMBER,
+    random::DRIVER_NUMBER,
+    block::DRIVER_NUMBER,
 ];
 /// Driver numbers near the board's, none of which the board has.
 const ABSENT_DRIVERS: [u32; 6] = [0x2, 0x9, 0x10002, 0x10005, 0x4000_0000, 0xffff_ffff];
@@ -97,6 +106,20 @@ const YIELD_UNKNOWN: u32 = 3;
 /// Printable bytes the console may be asked to write (most console
 /// writes come from here, so the run's output stays readable).
 static TEXT: [u8; 256] = [b'~'; 256];
+/// Bytes of `SCRATCH`.
+const SCRATCH_LEN: usize = 1024;
+
+/// The only memory of its own the fuzzer shares read-write: drivers may
+/// write into it at any time until the run's clean-up, so no Rust code
+/// reads or writes it; only its address is taken.
+struct Scratch(UnsafeCell<[u8; SCRATCH_LEN]>);
+
+// SAFETY: no code of the app accesses the bytes; only the kernel does,
+// on behalf of drivers, while they are allowed.
+unsafe impl Sync for Scratch {}
+
+static SCRATCH: Scratch = Scratch(UnsafeCell::new([0; SCRATCH_LEN]));
+
 /// Upcalls the kernel delivered to `record`.
 static UPCALLS: AtomicU32 = AtomicU32::new(0);
 
@@ -306,11 +329,18 @@ impl Fuzzer {
             address = TEXT.as_ptr() as usize + start;
             length = self.rng.offset(TEXT.len() - start + 1);
         }
-        // SAFETY: no live Rust object is written by the kernel: it writes
-        // allowed buffers only in answer to a command that fills them, and
-        // those the fuzzer's drivers either never complete (a console read
-        // with no input) or refuse (the IOMMU and DMA drivers give an app
-        // outside the board's policy no context or domain).
+        let writable = class != class::ALLOW_READ_ONLY;
+        if writable && length > 0 && self.own_allowable(class, address, length) {
+            // The kernel would accept it, and a driver may write there:
+            // only into `SCRATCH`.
+            let start = self.rng.offset(SCRATCH_LEN);
+            address = SCRATCH.0.get() as usize + start;
+            length = 1 + self.rng.offset(SCRATCH_LEN - start);
+        }
+        // SAFETY: no live Rust object is written by the kernel: a
+        // read-write allow it accepts is empty or lies in `SCRATCH`, which
+        // no code of the app touches (one it should refuse is a finding
+        // below); read-only allows it never writes.
         let result =
             self.answer(unsafe { raw(class, [driver as usize, number as usize, address, length]) });
         if length > 0 && is_success(result) && !self.own_allowable(class, address, length) {
