@@ -124,10 +124,10 @@ const VIRTIO_BLK_CONTEXT: usize = EDU_COUNT + 1;
 const IOMMU_CONTEXTS: usize = EDU_COUNT + 2;
 /// Domains (I/O address spaces) in the instance: the processes' shares
 /// and the kernel's (see `KERNEL_IOMMU_SHARE`).
-const IOMMU_DOMAINS: usize = 10;
+const IOMMU_DOMAINS: usize = 10 + BENCH_IOMMU_SHARE.domains;
 /// Page-table pages for all domains (each domain takes a root page plus
 /// one page per GiB and per 2 MiB region it maps into).
-const IOMMU_TABLE_PAGES: usize = 37;
+const IOMMU_TABLE_PAGES: usize = 37 + BENCH_IOMMU_SHARE.pages;
 /// Users of the instance: the IOMMU system call driver, and the kernel's
 /// virtio-rng and virtio-blk drivers (each `KernelDomain` is the map and
 /// attach client of its own user).
@@ -199,6 +199,24 @@ const IOMMU_APPS: &[IommuApp] = &[
     },
 ];
 
+/// The benchmark build's IOMMU app: `syscall_bench` times a map and an
+/// unmap round trip in a domain of its own. Only `--features bench` lists
+/// it, and grows the pools by its share.
+const BENCH_IOMMU_APPS: &[IommuApp] = if cfg!(feature = "bench") {
+    &[IommuApp {
+        name: "syscall_bench",
+        contexts: &[],
+        share: share(0, 1, 3),
+    }]
+} else {
+    &[]
+};
+const BENCH_IOMMU_SHARE: Quotas = if cfg!(feature = "bench") {
+    share(0, 1, 3)
+} else {
+    share(0, 0, 0)
+};
+
 /// A share: contexts held at once, domains, table pages (a domain's root
 /// and, per map, a table per GiB and per 2 MiB region it first maps into).
 const fn share(contexts: usize, domains: usize, pages: usize) -> Quotas {
@@ -209,12 +227,17 @@ const fn share(contexts: usize, domains: usize, pages: usize) -> Quotas {
     }
 }
 
-/// The sum of the shares `IOMMU_APPS` reserves.
+/// The sum of the shares `IOMMU_APPS` and `BENCH_IOMMU_APPS` reserve.
 const fn iommu_reserved() -> Quotas {
     let mut sum = share(0, 0, 0);
     let mut i = 0;
     while i < IOMMU_APPS.len() {
         sum = sum.plus(IOMMU_APPS[i].share);
+        i += 1;
+    }
+    let mut i = 0;
+    while i < BENCH_IOMMU_APPS.len() {
+        sum = sum.plus(BENCH_IOMMU_APPS[i].share);
         i += 1;
     }
     sum
@@ -365,7 +388,10 @@ impl EduPolicy {
         let name =
             self.kernel
                 .process_map_or_external("", process, |p| p.get_process_name(), &capability);
-        IOMMU_APPS.iter().find(|app| app.name == name)
+        IOMMU_APPS
+            .iter()
+            .chain(BENCH_IOMMU_APPS)
+            .find(|app| app.name == name)
     }
 }
 
