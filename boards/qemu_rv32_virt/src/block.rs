@@ -28,8 +28,9 @@ use virtio_pci::queue::{QueueMemory, SplitQueue, Virtqueue};
 use virtio_pci::registers::{MmioAccess, features};
 use virtio_pci::transport::{InitializationError, VirtioPciTransport, VirtioTransport};
 
+use crate::devices::virtio_access;
 use crate::io::kprintln;
-use crate::{PAGE_SIZE, VIRTIO_BLK_CONTEXT, virtio_access};
+use crate::{PAGE_SIZE, VIRTIO_BLK_CONTEXT};
 
 /// Where QEMU puts `-device virtio-blk-pci` after the edus and virtio-rng
 /// (00:04.0, requester id 0x20).

@@ -38,7 +38,7 @@ mod io;
 
 use core::mem::MaybeUninit;
 
-use block::{BlkBringUp, BlkFaults, BlkTransport, BoardBlockDriver};
+use block::{BlkBringUp, BlkFaults, BoardBlockDriver};
 use capsules_core::alarm::{self, AlarmDriver};
 use capsules_core::console::{self, Console};
 use capsules_core::low_level_debug::{self, LowLevelDebug};
@@ -46,31 +46,26 @@ use capsules_core::rng::{self, RngDriver};
 use capsules_core::virtual_uart::{MuxUart, UartDevice};
 use capsules_iommu::block::{self as block_storage, BlockDriver, DataPath, NamedSectorRanges};
 use capsules_iommu::dma::{self, DmaDriver, DmaPort};
-use capsules_iommu::kernel_domain::{KernelDomain, KernelDomainClient};
-use capsules_iommu::{
-    ContextPolicy, InstancePort, IommuDriver, IommuStorage, MuxIommu, Quotas, VirtualIommu,
-};
-use kernel::ErrorCode;
+use capsules_iommu::kernel_domain::KernelDomain;
+use capsules_iommu::{InstancePort, IommuDriver, IommuStorage, MuxIommu, VirtualIommu};
 use kernel::capabilities::{
     MainLoopCapability, MemoryAllocationCapability, ProcessManagementCapability,
 };
 use kernel::deferred_call::{DeferredCall, DeferredCallClient};
 use kernel::hil::dma_block::DmaBlock;
-use kernel::hil::iommu::{ContextId, DmaMemory};
+use kernel::hil::iommu::ContextId;
 use kernel::hil::rng::Rng;
 use kernel::hil::time::Alarm;
 use kernel::hil::uart::{Receive, Transmit};
 use kernel::platform::SyscallDriverLookup;
-use kernel::platform::chip::InterruptService;
-use kernel::process::{ProcessStandard, State};
+use kernel::process::ProcessStandard;
 use kernel::process_loading::{self, LoadEvent, LoaderConfig};
 use kernel::scheduler::{Event, RoundRobin};
 use kernel::syscall::SyscallDriver;
 use kernel::utilities::StaticRef;
-use kernel::{FaultPolicy, Kernel, ProcessId, create_capability};
+use kernel::{FaultPolicy, Kernel, create_capability};
 use qemu_rv32_virt_chip::QemuRv32VirtChip;
 use qemu_rv32_virt_chip::edu::{self, Edu};
-use qemu_rv32_virt_chip::interrupts;
 use qemu_rv32_virt_chip::pci::{self, PciDevice, PciEcam};
 use qemu_rv32_virt_chip::plic::{self, Plic};
 use qemu_rv32_virt_chip::timer::{self, MachineTimer};
@@ -79,15 +74,16 @@ use riscv_iommu::registers::IommuRegisters;
 use riscv_iommu::{InterruptVectors, Page, PagePool, QueueMemory, RiscvIommu};
 use rv32::dma_fence::RiscvCoherentDmaFence;
 use rv32::{Rv32StoredState, SysCall};
-use virtio_pci::capabilities::VirtioPciLayout;
 use virtio_pci::device::{VIRTIO_PCI_VENDOR_ID, VirtioDeviceType};
-use virtio_pci::dma::DmaBuffer;
-use virtio_pci::queue::{SplitQueue, Virtqueue};
-use virtio_pci::registers::{MmioAccess, features};
-use virtio_pci::rng::VirtioRng;
-use virtio_pci::transport::{InitializationError, VirtioPciTransport, VirtioTransport};
 
+use devices::{Devices, make_edu};
 use io::kprintln;
+use policy::{BENCH_IOMMU_SHARE, EduPolicy};
+use report::{Faults, finish, handle_fault, print_ram_costs};
+use virtio_rng::{
+    BoardRng, RNG_BUFFER_IOVA, RNG_QUEUE_IOVA, RNG_WINDOW_IOVA, RngBringUp, VIRTIO_RNG_ADDRESS,
+    make_virtio_rng,
+};
 
 /// Process slots: one per fixed-address app slot (`tools/apps.sh`).
 const NUM_PROCS: usize = 9;
@@ -132,177 +128,13 @@ const IOMMU_TABLE_PAGES: usize = 37 + BENCH_IOMMU_SHARE.pages;
 /// virtio-rng and virtio-blk drivers (each `KernelDomain` is the map and
 /// attach client of its own user).
 const IOMMU_USERS: usize = 3;
-/// Where the kernel's virtio-rng domain maps the queue page and the
-/// buffer page: one 2 MiB region, so the domain takes three table pages.
-const RNG_QUEUE_IOVA: usize = 0x1000_0000;
-const RNG_BUFFER_IOVA: usize = RNG_QUEUE_IOVA + PAGE_SIZE;
-/// The kernel domain's request window: unused, the RNG driver copies from
-/// its own buffer and never maps process memory. Outside the region above.
-const RNG_WINDOW_IOVA: usize = 0x2000_0000;
-/// Entries of the virtio-rng request queue (one request is ever in flight).
-const RNG_QUEUE_SIZE: usize = 8;
 /// The IOMMU's page size.
 const PAGE_SIZE: usize = 4096;
-/// One app of the board's IOMMU policy.
-struct IommuApp {
-    /// Its package name.
-    name: &'static str,
-    /// The edu contexts it may acquire (context i = edu i). A context
-    /// listed for several apps goes to whichever acquires it first.
-    contexts: &'static [usize],
-    /// Its share of the IOMMU, reserved for it (I5).
-    share: Quotas,
-}
-
-/// The board's IOMMU policy: DMA is offered to these apps only; every
-/// other app gets nothing (`RESERVE`). Each app's share of domains and
-/// table pages is reserved for it: the shares add up to no more than the
-/// pools (checked below at compile time, and by `IommuDriver::setup` at
-/// boot), so no app, listed or not, can take another's share.
-const IOMMU_APPS: &[IommuApp] = &[
-    IommuApp {
-        name: "dma_demo",
-        contexts: &[0, 1],
-        share: share(1, 1, 4),
-    },
-    IommuApp {
-        name: "dma_readonly",
-        contexts: &[0],
-        share: share(1, 1, 4),
-    },
-    IommuApp {
-        name: "dma_restart",
-        contexts: &[0],
-        share: share(1, 1, 4),
-    },
-    IommuApp {
-        name: "dma_switch",
-        contexts: &[0, 1],
-        share: share(1, 2, 8),
-    },
-    IommuApp {
-        name: "dma_thief",
-        contexts: &[0, 1],
-        share: share(1, 1, 4),
-    },
-    // The two halves of the test of I8: the second takes edu 0 after
-    // the first left a secret in it.
-    IommuApp {
-        name: "dma_secret",
-        contexts: &[0],
-        share: share(1, 1, 3),
-    },
-    IommuApp {
-        name: "dma_leftover",
-        contexts: &[0],
-        share: share(1, 1, 3),
-    },
-];
-
-/// The benchmark build's IOMMU app: `syscall_bench` times a map and an
-/// unmap round trip in a domain of its own. Only `--features bench` lists
-/// it, and grows the pools by its share.
-const BENCH_IOMMU_APPS: &[IommuApp] = if cfg!(feature = "bench") {
-    &[IommuApp {
-        name: "syscall_bench",
-        contexts: &[],
-        share: share(0, 1, 3),
-    }]
-} else {
-    &[]
-};
-const BENCH_IOMMU_SHARE: Quotas = if cfg!(feature = "bench") {
-    share(0, 1, 3)
-} else {
-    share(0, 0, 0)
-};
-
-/// A share: contexts held at once, domains, table pages (a domain's root
-/// and, per map, a table per GiB and per 2 MiB region it first maps into).
-const fn share(contexts: usize, domains: usize, pages: usize) -> Quotas {
-    Quotas {
-        contexts,
-        domains,
-        pages,
-    }
-}
-
-/// The sum of the shares `IOMMU_APPS` and `BENCH_IOMMU_APPS` reserve.
-const fn iommu_reserved() -> Quotas {
-    let mut sum = share(0, 0, 0);
-    let mut i = 0;
-    while i < IOMMU_APPS.len() {
-        sum = sum.plus(IOMMU_APPS[i].share);
-        i += 1;
-    }
-    let mut i = 0;
-    while i < BENCH_IOMMU_APPS.len() {
-        sum = sum.plus(BENCH_IOMMU_APPS[i].share);
-        i += 1;
-    }
-    sum
-}
-
-/// What the kernel's domains take of the same pools. virtio-rng's: one
-/// domain slot and three table pages (root, one level-1 and one level-0
-/// table for the two pages at `RNG_QUEUE_IOVA`). virtio-blk's: one domain
-/// slot and four table pages (root, one level-1 table, a level-0 table
-/// for the pages at `BLK_QUEUE_IOVA` and one for the request window,
-/// which maps at most the 64 sectors of an app's range). Their contexts
-/// are not ones the system call driver offers, so they count no context.
-const KERNEL_IOMMU_SHARE: Quotas = share(0, 1, 3).plus(share(0, 1, 4));
-
-/// Everything reserved in the instance: the apps' shares and the
-/// kernel's. `EduPolicy::reserved` reports this sum, so that
-/// `IommuDriver::setup`, run before the kernel domain is created, checks
-/// the apps' shares and the kernel's together against the full pools.
-const fn iommu_all_reserved() -> Quotas {
-    iommu_reserved().plus(KERNEL_IOMMU_SHARE)
-}
-
-const _: () = assert!(
-    iommu_all_reserved().domains <= IOMMU_DOMAINS
-        && iommu_all_reserved().pages <= IOMMU_TABLE_PAGES,
-    "IOMMU_APPS and the kernel reserve more domains or table pages than the IOMMU has"
-);
-/// Apps restarted after a fault, each at most this many times, then
-/// stopped; every other app is stopped at its first fault. A restart
-/// starts the new instance only once every memory observer (the IOMMU
-/// driver) has revoked device access to the old instance's memory (I4).
-const RESTART_ON_FAULT: &[(&str, usize)] = &[("dma_restart", 3), ("blk_restart", 3)];
-/// Apps that exist to fault: the isolation probes (each reads or jumps
-/// outside its memory), `dma_restart` (killed mid-DMA on purpose) and
-/// `blk_restart` (killed mid-request on purpose). A fault of any other app
-/// fails the run (`EXIT_UNEXPECTED_FAULT`).
-const EXPECTED_FAULTS: &[&str] = &[
-    "peek",
-    "kernel_jump",
-    "read_past_flash",
-    "read_past_break",
-    "dma_restart",
-    "blk_restart",
-];
-/// Apps that exist to exit with a non-zero code: `panic_demo` panics and
-/// its panic handler exits with 1. Every other app exits non-zero only at
-/// a surprise (libtock-lite's apps at their first `FAIL`), which fails the
-/// run (`EXIT_UNEXPECTED_ERROR_EXIT`).
-const EXPECTED_ERROR_EXITS: &[&str] = &["panic_demo"];
-/// QEMU's exit status when a process faulted unexpectedly (1 is a kernel
-/// panic, see `io`).
-const EXIT_UNEXPECTED_FAULT: u16 = 2;
-/// QEMU's exit status when no process faulted unexpectedly but one exited
-/// with an unexpected non-zero code.
-const EXIT_UNEXPECTED_ERROR_EXIT: u16 = 3;
-
 type Iommu = RiscvIommu<'static, IOMMU_CONTEXTS, IOMMU_DOMAINS, RiscvCoherentDmaFence>;
 /// One user's share of the instance.
 type BoardVirtualIommu = VirtualIommu<'static, IOMMU_USERS, IOMMU_DOMAINS>;
 /// An `edu` driver as this board instantiates it.
 type BoardEdu = Edu<'static, RiscvCoherentDmaFence>;
-/// The virtio-rng device: its transport, queue and driver.
-type RngTransport = VirtioPciTransport<'static, MmioAccess>;
-type RngQueue = SplitQueue<'static, RNG_QUEUE_SIZE, RiscvCoherentDmaFence>;
-type BoardRng = VirtioRng<'static, RNG_QUEUE_SIZE, RiscvCoherentDmaFence>;
 
 /// `kernel::static_init!` (Tock's: each expansion's buffer is handed out
 /// once, a second run panics), with `value` built outside the `unsafe`
@@ -315,8 +147,12 @@ macro_rules! static_init {
         unsafe { kernel::static_init!($t, value) }
     }};
 }
-// After the macro, so that the module can expand it.
+// After the macro, so that the modules can expand it.
 mod block;
+mod devices;
+mod policy;
+mod report;
+mod virtio_rng;
 
 // Memory the IOMMU reads and writes: zero-initialized statics (in .bss),
 // each handed out once, in `main`. Not `static_init!`, whose value passes
@@ -324,100 +160,7 @@ mod block;
 static mut IOMMU_QUEUES: QueueMemory = QueueMemory::ZERO;
 static mut IOMMU_DIRECTORY: [Page; 1] = [Page::ZERO; 1];
 static mut IOMMU_TABLES: [Page; IOMMU_TABLE_PAGES] = [Page::ZERO; IOMMU_TABLE_PAGES];
-// Memory virtio-rng reads and writes, lent to it for good: its queue and
-// the page it writes random bytes into, each mapped in the kernel's domain.
-static mut RNG_QUEUE: virtio_pci::queue::QueueMemory<RNG_QUEUE_SIZE> =
-    virtio_pci::queue::QueueMemory::ZERO;
-static mut RNG_BUFFER: RngPage = RngPage([0; PAGE_SIZE]);
-
-/// A page-aligned page: the IOMMU maps whole pages.
-#[repr(C, align(4096))]
-struct RngPage([u8; PAGE_SIZE]);
-
 type Chip = QemuRv32VirtChip<'static, &'static Devices>;
-
-/// PLIC sources beyond the UART: the edus' and virtio-rng's INTx and the
-/// IOMMU's vectors.
-struct Devices {
-    edus: [&'static BoardEdu; EDU_COUNT],
-    iommu: &'static Iommu,
-    /// virtio-rng's PLIC source and transport, if QEMU has the device.
-    rng: Option<(u32, &'static RngTransport)>,
-    /// virtio-blk's, likewise.
-    blk: Option<(u32, &'static BlkTransport)>,
-}
-
-impl InterruptService for Devices {
-    fn service_interrupt(&self, interrupt: u32) -> bool {
-        let iommu_civ = interrupts::IOMMU_BASE + u32::from(IOMMU_VECTORS.civ);
-        let iommu_fiv = interrupts::IOMMU_BASE + u32::from(IOMMU_VECTORS.fiv);
-        if interrupt == iommu_civ || interrupt == iommu_fiv {
-            self.iommu.handle_interrupt();
-            return true;
-        }
-        // INTx lines may be shared: let every device that uses it look.
-        let mut handled = false;
-        for edu in self.edus {
-            handled |= edu.service_interrupt(interrupt);
-        }
-        if let Some((source, transport)) = self.rng
-            && source == interrupt
-        {
-            transport.handle_interrupt();
-            handled = true;
-        }
-        if let Some((source, transport)) = self.blk
-            && source == interrupt
-        {
-            transport.handle_interrupt();
-            handled = true;
-        }
-        handled
-    }
-}
-
-/// The IOMMU policy of `IOMMU_APPS`, by package name.
-struct EduPolicy {
-    kernel: &'static Kernel,
-}
-
-impl EduPolicy {
-    /// The entry of `process` in `IOMMU_APPS`, if listed.
-    fn app(&self, process: ProcessId) -> Option<&'static IommuApp> {
-        let capability = create_capability!(ProcessManagementCapability);
-        let name =
-            self.kernel
-                .process_map_or_external("", process, |p| p.get_process_name(), &capability);
-        IOMMU_APPS
-            .iter()
-            .chain(BENCH_IOMMU_APPS)
-            .find(|app| app.name == name)
-    }
-}
-
-impl ContextPolicy for EduPolicy {
-    fn may_use(&self, process: ProcessId, instance: usize, context: usize) -> bool {
-        instance == 0
-            && self
-                .app(process)
-                .is_some_and(|app| app.contexts.contains(&context))
-    }
-
-    fn quotas(&self, process: ProcessId, instance: usize) -> Quotas {
-        match self.app(process) {
-            Some(app) if instance == 0 => app.share,
-            _ => Quotas::NONE,
-        }
-    }
-
-    fn reserved(&self, instance: usize) -> Quotas {
-        if instance == 0 {
-            iommu_all_reserved()
-        } else {
-            Quotas::NONE
-        }
-    }
-}
 
 /// The board's driver table.
 struct Platform {
@@ -941,10 +684,7 @@ pub extern "C" fn main() -> ! {
                     |p| p.get_process_name(),
                     &process_cap,
                 );
-                faults.all += 1;
-                if !EXPECTED_FAULTS.contains(&name) {
-                    faults.unexpected += 1;
-                }
+                faults.record(name);
                 kprintln!(
                     "\n---| Process '{}' faulted: {} at {:#010x} |---",
                     name,
@@ -967,46 +707,6 @@ pub extern "C" fn main() -> ! {
     }
 }
 
-/// The process faults of a run.
-#[derive(Default)]
-struct Faults {
-    /// Every fault, restarted instances' included.
-    all: usize,
-    /// Faults of apps not in `EXPECTED_FAULTS`.
-    unexpected: usize,
-}
-
-/// Restarts the faulted `process` if `RESTART_ON_FAULT` names it and it
-/// has restarts left, else hands it to the kernel's fault policy (stop).
-/// Returns which restart of the app this is (1 for the first), or `None`
-/// if it was stopped.
-fn handle_fault(
-    kernel: &'static Kernel,
-    process: ProcessId,
-    capability: &dyn ProcessManagementCapability,
-) -> Option<usize> {
-    let (name, restarts) = kernel.process_map_or_external(
-        ("", 0),
-        process,
-        |p| (p.get_process_name(), p.get_restart_count()),
-        capability,
-    );
-    let limit = RESTART_ON_FAULT
-        .iter()
-        .find(|(app, _)| *app == name)
-        .map_or(0, |&(_, limit)| limit);
-    if restarts < limit {
-        // The kernel stops the instance and tells the memory observers; the
-        // new instance starts when the last of them has revoked.
-        kernel.restart(process, capability);
-        Some(restarts + 1)
-    } else {
-        kernel
-            .process_faulted(process, capability)
-            .then_some(restarts + 1)
-    }
-}
-
 /// The capability the IOMMU driver keeps to report completed revocations
 /// (`Kernel::revocation_complete`).
 struct IommuRevocationCap;
@@ -1024,256 +724,3 @@ struct ProcessNamesCap;
 // hands this capability to the block storage policy only, which uses it
 // only to read the name of a process that makes a request.
 unsafe impl ProcessManagementCapability for ProcessNamesCap {}
-
-/// Creates the driver for edu `function` in `slot`, ordering its DMA with
-/// `fence`.
-fn make_edu(
-    function: &PciDevice,
-    slot: &'static mut MaybeUninit<BoardEdu>,
-    fence: RiscvCoherentDmaFence,
-) -> &'static BoardEdu {
-    let bar0 = function.bars[0].expect("edu BAR0 unassigned");
-    // The IOMMU capsule maps only process memory into the edus' domains
-    // (invariant I2), and every process's memory is inside APP_RAM.
-    let dma_memory = core::ptr::slice_from_raw_parts_mut(APP_RAM.0 as *mut u8, APP_RAM.1);
-    // SAFETY: BAR0 of an edu function that `enable_device` set up, and its
-    // DMA is translated by the IOMMU context the kernel controls (brought up
-    // above, blocking until a process attaches a domain); `dma_memory` is
-    // all RAM that context's domains may map; `fence` was made for QEMU
-    // virt's coherent DMA.
-    let edu = unsafe {
-        Edu::new(
-            StaticRef::new(bar0.base as *const _),
-            function.plic_interrupt(),
-            fence,
-            dma_memory,
-        )
-    };
-    slot.write(edu)
-}
-
-/// Where QEMU puts `-device virtio-rng-pci` after the two edus (00:03.0).
-const VIRTIO_RNG_ADDRESS: pci::PciAddress = pci::PciAddress {
-    bus: 0,
-    device: 3,
-    function: 0,
-};
-
-/// Finds the virtio structures of `function` (enabled, a virtio device the
-/// board names `what`) and returns the register access of its transport,
-/// with its notify offset multiplier. Call once per function: the access
-/// must be the structures' only user.
-fn virtio_access(ecam: &PciEcam, function: &PciDevice, what: &str) -> (MmioAccess, u32) {
-    let address = function.address;
-    let layout =
-        VirtioPciLayout::parse(&|offset| ecam.read_config_u32(address, offset).unwrap_or(0))
-            .unwrap_or_else(|error| panic!("{what}: virtio PCI capabilities: {error:?}"));
-    let regions = layout
-        .resolve(|bar| {
-            let bar = function.bars.get(usize::from(bar)).copied().flatten()?;
-            Some((bar.base as usize, bar.size as usize))
-        })
-        .unwrap_or_else(|error| panic!("{what}: virtio structures in the BARs: {error:?}"));
-    // SAFETY: `regions` are the structures of the virtio function that
-    // `enable_device` assigned BARs to and turned decoding on for, as
-    // `resolve` placed them (obligation 1); the caller makes the one
-    // transport of this function over it (obligation 2).
-    let access = unsafe { MmioAccess::new(regions) };
-    (access, layout.notify_off_multiplier)
-}
-
-/// The virtio-rng device, built but not yet initialized, and the memory
-/// the kernel's domain maps for it.
-struct VirtioRngDevice {
-    transport: &'static RngTransport,
-    rng: &'static BoardRng,
-    queues: &'static [&'static dyn Virtqueue],
-    plic_interrupt: Option<u32>,
-    /// The queue page, for `RNG_QUEUE_IOVA`.
-    queue_memory: DmaMemory,
-    /// The buffer page, for `RNG_BUFFER_IOVA`.
-    buffer_memory: DmaMemory,
-}
-
-/// Finds the virtio structures of `function` (enabled), and builds the
-/// transport, the request queue and the driver over the board's statics.
-/// Touches no virtio register: the device is idle until `RngBringUp`
-/// initializes it, and the IOMMU blocks its DMA until the domain is ready.
-fn make_virtio_rng(
-    ecam: &PciEcam,
-    function: &PciDevice,
-    fence: RiscvCoherentDmaFence,
-) -> VirtioRngDevice {
-    let (access, notify_off_multiplier) = virtio_access(ecam, function, "virtio-rng");
-    let transport = static_init!(
-        RngTransport,
-        VirtioPciTransport::new(access, function.device_id, notify_off_multiplier)
-    );
-    let (queue_static, buffer_static) = (&raw mut RNG_QUEUE, &raw mut RNG_BUFFER);
-    // SAFETY: called once (from `main`, which runs once), so these are the
-    // only references ever made to the two statics; both are lent to the
-    // device for good below.
-    let (queue_page, buffer_page) = unsafe { (&mut *queue_static, &mut (*buffer_static).0) };
-    let (rings, queue_memory) = virtio_pci::queue::QueueMemory::lend(queue_page);
-    let (buffer, buffer_memory) = DmaBuffer::lend(buffer_page);
-    let queue = static_init!(
-        RngQueue,
-        SplitQueue::new(rings, RNG_QUEUE_IOVA as u64, fence)
-    );
-    let rng = static_init!(
-        BoardRng,
-        VirtioRng::new(queue, buffer, RNG_BUFFER_IOVA as u64, fence)
-    );
-    queue.set_transport(transport);
-    queue.set_client(rng);
-    let queues = static_init!([&'static dyn Virtqueue; 1], [queue]);
-    VirtioRngDevice {
-        transport,
-        rng,
-        queues,
-        plic_interrupt: function.plic_interrupt(),
-        queue_memory,
-        buffer_memory,
-    }
-}
-
-/// Initializes virtio-rng once the kernel's domain maps its memory and its
-/// context translates through it. Any failure is a board or QEMU
-/// configuration error: the kernel panics, ending the run with fail(1).
-struct RngBringUp {
-    transport: &'static RngTransport,
-    rng: &'static BoardRng,
-    queues: &'static [&'static dyn Virtqueue],
-}
-
-impl KernelDomainClient for RngBringUp {
-    fn ready(&self, result: Result<(), ErrorCode>) {
-        if let Err(error) = result {
-            panic!("virtio-rng: IOMMU domain setup failed: {error:?}");
-        }
-        match self.transport.initialize(self.rng, self.queues) {
-            Ok(_) => kprintln!(
-                "virtio-rng: ready behind IOMMU context {}: queue at IOVA {:#x}, buffer at IOVA {:#x}, features {:#x}",
-                VIRTIO_RNG_CONTEXT,
-                RNG_QUEUE_IOVA,
-                RNG_BUFFER_IOVA,
-                self.transport.negotiated_features()
-            ),
-            // Without ACCESS_PLATFORM the device would use the IOVAs as
-            // physical addresses, bypassing the IOMMU (virtio 1.x 6.1).
-            Err(InitializationError::RequiredFeatureMissing { offered })
-                if offered & features::ACCESS_PLATFORM == 0 =>
-            {
-                panic!(
-                    "virtio-rng: the device does not offer VIRTIO_F_ACCESS_PLATFORM (features {offered:#x}): run QEMU with -device virtio-rng-pci,iommu_platform=on,disable-legacy=on"
-                )
-            }
-            Err(error) => panic!("virtio-rng: initialization failed: {error:?}"),
-        }
-    }
-
-    fn request_mapped(&self, _result: Result<(), ErrorCode>) {}
-
-    fn request_unmapped(&self, _result: Result<(), ErrorCode>) {}
-}
-
-/// Benchmark build: the kernel RAM that each IOMMU context, domain and
-/// process costs, measured on the types the board instantiates (a size
-/// difference of one more element, so every field and padding counts).
-fn print_ram_costs() {
-    use core::mem::size_of;
-    let driver_context = size_of::<RiscvIommu<'static, 3, 8, RiscvCoherentDmaFence>>()
-        - size_of::<RiscvIommu<'static, 2, 8, RiscvCoherentDmaFence>>();
-    let driver_domain = size_of::<RiscvIommu<'static, 2, 9, RiscvCoherentDmaFence>>()
-        - size_of::<RiscvIommu<'static, 2, 8, RiscvCoherentDmaFence>>();
-    let capsule_context = size_of::<IommuStorage<3, 8, 8>>() - size_of::<IommuStorage<2, 8, 8>>();
-    let capsule_domain = size_of::<IommuStorage<2, 9, 8>>() - size_of::<IommuStorage<2, 8, 8>>();
-    let capsule_process = size_of::<IommuStorage<2, 8, 9>>() - size_of::<IommuStorage<2, 8, 8>>();
-    kprintln!(
-        "bench: kernel RAM per IOMMU context: {} B (driver {} + capsule {})",
-        driver_context + capsule_context,
-        driver_context,
-        capsule_context
-    );
-    kprintln!(
-        "bench: kernel RAM per IOMMU domain: {} B (driver {} + capsule {})",
-        driver_domain + capsule_domain,
-        driver_domain,
-        capsule_domain
-    );
-    kprintln!(
-        "bench: kernel RAM per process: IOMMU grant {} B, DMA grant {} B, revocation slot {} B",
-        capsules_iommu::IommuGrant::SIZE,
-        dma::DmaGrant::SIZE,
-        capsule_process
-    );
-}
-
-/// Ends the run: every process has exited or been stopped. Prints how
-/// each ended and a summary, and ends QEMU through the finisher: pass
-/// unless a fault or a non-zero exit code was unexpected.
-fn finish(
-    kernel: &'static Kernel,
-    faults: Faults,
-    block: Option<&BoardBlockDriver>,
-    capability: &dyn ProcessManagementCapability,
-) -> ! {
-    if cfg!(feature = "bench")
-        && let Some(block) = block
-    {
-        kprintln!(
-            "bench: block storage: {} bytes copied by the CPU ({} path)",
-            block.bytes_copied(),
-            if cfg!(feature = "block-bounce") {
-                "bounce"
-            } else {
-                "zero-copy"
-            }
-        );
-    }
-    let mut exit_codes = 0;
-    let mut unexpected_exit_codes = 0;
-    kernel.process_each_capability(capability, |process| {
-        let name = process.get_process_name();
-        match (process.get_state(), process.get_completion_code()) {
-            (State::Terminated, Some(Some(code))) => {
-                kprintln!("Process '{}' exited with code {}", name, code);
-                if code != 0 {
-                    exit_codes += 1;
-                    if !EXPECTED_ERROR_EXITS.contains(&name) {
-                        unexpected_exit_codes += 1;
-                    }
-                }
-            }
-            (State::Faulted, _) => kprintln!("Process '{}' faulted", name),
-            (state, _) => kprintln!("Process '{}' ended: {:?}", name, state),
-        }
-        // What the app asked for as kernel memory (its TBF's minimum RAM
-        // size less what it brk'd to) and what its grants took of it.
-        let addresses = process.get_addresses();
-        kprintln!(
-            "Process '{}' grants used {} of {} B",
-            name,
-            addresses.sram_end - addresses.sram_grant_start,
-            addresses.sram_end - addresses.sram_app_brk
-        );
-    });
-    kprintln!(
-        "All processes finished ({} faulted, {} exited with a non-zero code).",
-        faults.all,
-        exit_codes
-    );
-    if faults.unexpected == 0 && unexpected_exit_codes == 0 {
-        io::finisher().pass()
-    }
-    kprintln!(
-        "Run failed: {} unexpected fault(s), {} unexpected non-zero exit code(s).",
-        faults.unexpected,
-        unexpected_exit_codes
-    );
-    if faults.unexpected > 0 {
-        io::finisher().fail(EXIT_UNEXPECTED_FAULT)
-    } else {
-        io::finisher().fail(EXIT_UNEXPECTED_ERROR_EXIT)
-    }
-}
