@@ -58,11 +58,16 @@ build_disk() {
     if [ -f "$disk_image" ] && [ "$(stat -c %s "$disk_image")" -eq "$disk_bytes" ]; then
         return
     fi
+    # Made under a name of its own and renamed into place, so that builds
+    # running at once (the QEMU tests) never see a half-made disk or make
+    # it twice over a file another QEMU has open.
+    local fresh="$disk_image.$$"
     if command -v qemu-img >/dev/null; then
-        qemu-img create -q -f raw "$disk_image" "$disk_bytes"
+        qemu-img create -q -f raw "$fresh" "$disk_bytes"
     else
-        dd if=/dev/zero of="$disk_image" bs=512 count=$((disk_bytes / 512)) status=none
+        dd if=/dev/zero of="$fresh" bs=512 count=$((disk_bytes / 512)) status=none
     fi
+    mv -f "$fresh" "$disk_image"
 }
 
 build_flash() {

@@ -34,6 +34,7 @@ echo "host tests: $host_pass passed, $host_fail failed"
 
 echo "== stage 2: build the board and the apps =="
 bash tools/build.sh kernel
+bash tools/build.sh disk
 bash tools/apps.sh build
 # The bare-metal IOMMU driver test image (tests/qemu/tests/iommu_driver.rs).
 CARGO_TARGET_DIR=build/iommu_qemu-target cargo build -q --release -p iommu_qemu --target riscv32imac-unknown-none-elf
