@@ -39,7 +39,7 @@
 //! memory.
 
 use crate::ErrorCode;
-use crate::process::{Process, ProcessId};
+use crate::process::ProcessId;
 
 /// A hardware translation context of one instance, numbered from 0 to
 /// [`Geometry::context_count`] - 1. Which device each context serves is
@@ -171,10 +171,8 @@ impl DmaMemory {
     /// True while the memory is still its holder's: always for kernel
     /// memory; for process memory, while the process instance lives.
     pub fn is_held(&self) -> bool {
-        self.owner.is_none_or(|pid| {
-            pid.kernel
-                .process_map_or(false, pid, |process| process.is_running())
-        })
+        self.owner
+            .is_none_or(|pid| pid.kernel.process_is_alive(pid))
     }
 
     /// The part `[offset, offset + len)` of this memory, or `None` if it
