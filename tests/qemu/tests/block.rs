@@ -141,29 +141,3 @@ fn device_dma_past_the_request_window_is_faulted_and_contained() {
     );
     assert!(run.passed(), "{}", run.output);
 }
-
-#[test]
-fn the_make_run_apps_show_block_storage_and_pass() {
-    let apps = [
-        "hello",
-        "sleep",
-        "spin_a",
-        "spin_b",
-        "dma_demo",
-        "dma_thief",
-        "rng_demo",
-        "blk_demo",
-        "blk_thief",
-    ];
-    let run = boot(&image("make_run", &apps), &[], TIMEOUT);
-    for app in apps {
-        run.expect(&format!("Process '{app}' exited with code 0"));
-    }
-    run.expect("9 process(es) loaded, 0 skipped")
-        .expect("blk_demo: wrote 3 sectors from my buffer, read 3 back into another: verified")
-        .expect("blk_thief: 6 requests outside my range refused: INVAL")
-        .expect("rng_demo: the two draws differ and neither is all zero")
-        .expect("dma_demo: round trip verified")
-        .expect("All processes finished (0 faulted, 0 exited with a non-zero code).");
-    assert!(run.passed(), "{}", run.output);
-}
