@@ -36,6 +36,19 @@ impl Run {
         self.exit_code == Some(0)
     }
 
+    /// Asserts QEMU exited through the finisher's pass, showing the exit
+    /// status, the time and the output if not.
+    pub fn expect_pass(&self) -> &Self {
+        assert!(
+            self.passed(),
+            "exit {:?} after {:?}\n{}",
+            self.exit_code,
+            self.elapsed,
+            self.output
+        );
+        self
+    }
+
     /// Asserts `needle` appears in the output, showing the output if not.
     pub fn expect(&self, needle: &str) -> &Self {
         assert!(
@@ -75,21 +88,7 @@ pub fn root() -> PathBuf {
 /// Makes a flash image with `apps` installed (kernel and apps must have
 /// been built: `tools/build.sh kernel` and `tools/apps.sh build`).
 pub fn image(name: &str, apps: &[&str]) -> PathBuf {
-    let dir = root().join("build/test-images");
-    std::fs::create_dir_all(&dir).unwrap();
-    let image = dir.join(format!("{name}.bin"));
-    let status = Command::new("bash")
-        .arg(root().join("tools/build.sh"))
-        .arg("flash")
-        .args(apps)
-        .env("SKIP_BUILD", "1")
-        .env("FLASH_IMAGE", &image)
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .status()
-        .expect("cannot run tools/build.sh");
-    assert!(status.success(), "building image {name} failed");
-    image
+    flash(name, None, apps)
 }
 
 /// Builds the board kernel with the cargo `features` (a test build) as
@@ -107,23 +106,29 @@ pub fn variant_image(name: &str, features: &str, apps: &[&str]) -> PathBuf {
         status.success(),
         "building kernel {name} ({features}) failed"
     );
+    let kernel = root().join(format!("build/kernels/{name}.bin"));
+    flash(name, Some(&kernel), apps)
+}
+
+/// `build/test-images/NAME.bin`: `kernel` (the default board kernel if
+/// `None`) with `apps` installed by `tools/build.sh flash`.
+fn flash(name: &str, kernel: Option<&Path>, apps: &[&str]) -> PathBuf {
     let dir = root().join("build/test-images");
     std::fs::create_dir_all(&dir).unwrap();
     let image = dir.join(format!("{name}.bin"));
-    let status = Command::new("bash")
+    let mut command = Command::new("bash");
+    command
         .arg(root().join("tools/build.sh"))
         .arg("flash")
         .args(apps)
         .env("SKIP_BUILD", "1")
         .env("FLASH_IMAGE", &image)
-        .env(
-            "KERNEL_BIN",
-            root().join(format!("build/kernels/{name}.bin")),
-        )
         .current_dir(root())
-        .stdin(Stdio::null())
-        .status()
-        .expect("cannot run tools/build.sh");
+        .stdin(Stdio::null());
+    if let Some(kernel) = kernel {
+        command.env("KERNEL_BIN", kernel);
+    }
+    let status = command.status().expect("cannot run tools/build.sh");
     assert!(status.success(), "building image {name} failed");
     image
 }

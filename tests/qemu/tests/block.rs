@@ -47,7 +47,7 @@ fn blk_demo_round_trip_reaches_its_own_sectors_of_the_disk() {
     .expect("Process 'blk_demo' exited with code 0")
     .expect_absent("FAIL")
     .expect_absent("IOMMU fault");
-    assert!(run.passed(), "{}", run.output);
+    run.expect_pass();
     // The app's sectors 1..4 are the disk's 1..4 (its range starts at 0):
     // its pattern is there, and nothing else of the disk was written.
     let pattern: Vec<u8> = (0..3 * SECTOR)
@@ -67,7 +67,7 @@ fn requests_outside_the_range_are_refused_before_the_device() {
         .expect("Process 'blk_thief' exited with code 0")
         .expect("Process 'blk_demo' exited with code 0")
         .expect_absent("FAIL");
-    assert!(run.passed(), "{}", run.output);
+    run.expect_pass();
     // The refused writes (at the end of its range 64..128 and past it)
     // never reached the disk: only blk_demo's sectors were written.
     assert!(sectors(&disk, 4, 1020).iter().all(|&b| b == 0));
@@ -101,7 +101,7 @@ fn a_process_killed_mid_read_gets_no_device_write_into_its_next_instance() {
         run.count("---| Process 'blk_restart' faulted: load access fault at 0x00000000 |---"),
         3
     );
-    assert!(run.passed(), "{}", run.output);
+    run.expect_pass();
     // Its range starts at sector 128: the instance count went back to 0
     // and the data the killed reads were after is there.
     assert!(sectors(&disk, 128, 1).iter().all(|&b| b == 0));
@@ -139,5 +139,5 @@ fn device_dma_past_the_request_window_is_faulted_and_contained() {
         "{}",
         run.output
     );
-    assert!(run.passed(), "{}", run.output);
+    run.expect_pass();
 }

@@ -59,13 +59,7 @@ fn fuzzers_next_to_a_victim_and_dma_demo_change_nothing_of_theirs() {
         .expect("Process 'victim' exited with code 0")
         .expect("Process 'dma_demo' exited with code 0")
         .expect("All processes finished (0 faulted, 0 exited with a non-zero code).");
-    assert!(
-        run.passed(),
-        "exit {:?} after {:?}\n{}",
-        run.exit_code,
-        run.elapsed,
-        run.output
-    );
+    run.expect_pass();
 }
 
 #[test]
@@ -99,11 +93,5 @@ fn fuzzers_during_kill_mid_dma_cycles_leave_the_restarts_and_the_other_device_in
         .expect("dma_switch: done")
         .expect("Process 'dma_switch' exited with code 0")
         .expect("All processes finished (4 faulted, 0 exited with a non-zero code).");
-    assert!(
-        run.passed(),
-        "exit {:?} after {:?}\n{}",
-        run.exit_code,
-        run.elapsed,
-        run.output
-    );
+    run.expect_pass();
 }

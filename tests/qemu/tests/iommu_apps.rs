@@ -23,13 +23,7 @@ fn run_clean(name: &str, apps: &[&str]) -> Run {
     }
     run.expect("All processes finished (0 faulted, 0 exited with a non-zero code).")
         .expect_absent(": FAIL");
-    assert!(
-        run.passed(),
-        "exit {:?} after {:?}\n{}",
-        run.exit_code,
-        run.elapsed,
-        run.output
-    );
+    run.expect_pass();
     run
 }
 
@@ -339,13 +333,7 @@ fn an_app_killed_mid_dma_is_restarted_only_after_revocation_and_the_old_copy_nev
     run.expect("Process 'dma_restart' faulted")
         .expect("Process 'dma_switch' exited with code 0")
         .expect("All processes finished (4 faulted, 0 exited with a non-zero code).");
-    assert!(
-        run.passed(),
-        "exit {:?} after {:?}\n{}",
-        run.exit_code,
-        run.elapsed,
-        run.output
-    );
+    run.expect_pass();
 }
 
 #[test]
@@ -437,11 +425,5 @@ fn i8_across_kill_cycles_each_take_over_of_the_device_finds_it_reset_and_none_of
     ))
     .expect("Process 'dma_leftover' exited with code 0")
     .expect("All processes finished (4 faulted, 0 exited with a non-zero code).");
-    assert!(
-        run.passed(),
-        "exit {:?} after {:?}\n{}",
-        run.exit_code,
-        run.elapsed,
-        run.output
-    );
+    run.expect_pass();
 }

@@ -112,7 +112,7 @@ fn every_scenario_passes_on_qemu_and_the_image_ends_through_the_finisher() {
         .expect("iommu_qemu: PASS")
         .expect_absent("FAIL")
         .expect_absent("panic");
-    assert!(run.passed(), "exit {:?}\n{}", run.exit_code, run.output);
+    run.expect_pass();
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn faults_carry_context_cause_and_iova_and_the_flood_is_recovered() {
     // Isolation: faults of edu1 are reported for context 1.
     run.expect("blocked records for context 1")
         .expect("page-fault records for context 1");
-    assert!(run.passed(), "exit {:?}\n{}", run.exit_code, run.output);
+    run.expect_pass();
 }
 
 #[test]
@@ -148,5 +148,5 @@ fn the_benchmark_prints_its_numbers() {
         run.output
     );
     run.expect("iommu_qemu: bench: commands attach=");
-    assert!(run.passed(), "exit {:?}\n{}", run.exit_code, run.output);
+    run.expect_pass();
 }

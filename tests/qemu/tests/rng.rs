@@ -33,14 +33,14 @@ fn rng_demo_gets_random_bytes_from_virtio_rng_behind_the_iommu() {
     .expect("rng_demo: the two draws differ and neither is all zero")
     .expect("Process 'rng_demo' exited with code 0")
     .expect_absent("FAIL");
-    assert!(run.passed(), "{}", run.output);
+    run.expect_pass();
     let (first, second) = (draw(&run, 1), draw(&run, 2));
     assert_ne!(first, second);
     assert_ne!(first, [0; 16]);
     // Another boot draws other bytes: they come from the device, not from
     // anything fixed in the image.
     let again = boot(&image, &[], TIMEOUT);
-    assert!(again.passed(), "{}", again.output);
+    again.expect_pass();
     assert_ne!(draw(&again, 1), first);
 }
 
@@ -54,5 +54,5 @@ fn rng_and_edu_dma_share_the_iommu() {
         .expect("rng_demo: the two draws differ and neither is all zero")
         .expect("Process 'dma_demo' exited with code 0")
         .expect("Process 'rng_demo' exited with code 0");
-    assert!(run.passed(), "{}", run.output);
+    run.expect_pass();
 }

@@ -16,7 +16,7 @@ fn hello_prints_and_the_board_ends_through_the_finisher() {
         .expect("hello: done")
         .expect("Process 'hello' exited with code 0")
         .expect("All processes finished (0 faulted, 0 exited with a non-zero code).");
-    assert!(run.passed(), "exit {:?}\n{}", run.exit_code, run.output);
+    run.expect_pass();
 }
 
 #[test]
@@ -36,7 +36,7 @@ fn timer_app_ticks_in_order_and_yield_wait_for_works() {
         "ticks out of order:\n{}",
         run.output
     );
-    assert!(run.passed());
+    run.expect_pass();
 }
 
 #[test]
@@ -54,7 +54,7 @@ fn two_spinning_apps_are_preempted_and_interleave() {
         "no interleaving:\n{}",
         run.output
     );
-    assert!(run.passed());
+    run.expect_pass();
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn reading_another_process_faults_and_the_others_run_on() {
         .expect("hello: done")
         .expect_absent("peek: read succeeded")
         .expect("All processes finished (1 faulted");
-    assert!(run.passed());
+    run.expect_pass();
 }
 
 #[test]
@@ -78,7 +78,7 @@ fn jumping_into_the_kernel_faults_and_the_others_run_on() {
         .expect("---| Process 'kernel_jump' stopped |---")
         .expect("hello: done")
         .expect("All processes finished (1 faulted");
-    assert!(run.passed());
+    run.expect_pass();
 }
 
 #[test]
@@ -95,7 +95,7 @@ fn a_malformed_tbf_is_reported_and_skipped_and_the_rest_load() {
         .expect("Loading process 'sleep'")
         .expect("sleep: done")
         .expect_absent("hello: Hello");
-    assert!(run.passed());
+    run.expect_pass();
 }
 
 #[test]
@@ -106,7 +106,7 @@ fn a_panicking_app_reports_through_low_level_debug_and_exits_non_zero() {
         .expect("Process 'panic_demo' exited with code 1")
         .expect("Process 'hello' exited with code 0")
         .expect("All processes finished (0 faulted, 1 exited with a non-zero code).");
-    assert!(run.passed());
+    run.expect_pass();
 }
 
 /// The address the app printed after `now reading`, as QEMU's fault report
@@ -136,7 +136,7 @@ fn a_process_reads_its_last_flash_byte_and_faults_one_past_it() {
     ))
     .expect_absent("read_past_flash: FAIL")
     .expect("hello: done");
-    assert!(run.passed());
+    run.expect_pass();
 }
 
 #[test]
@@ -152,7 +152,7 @@ fn a_process_reads_its_last_byte_below_the_break_and_faults_at_it() {
     ))
     .expect_absent("read_past_break: FAIL")
     .expect("hello: done");
-    assert!(run.passed());
+    run.expect_pass();
 }
 
 #[test]
@@ -166,7 +166,7 @@ fn an_app_that_asks_for_too_little_kernel_memory_gets_no_grants() {
         .expect("Process 'hello_tight' grants used 0 of ")
         .expect_absent("hello: Hello")
         .expect("sleep: done");
-    assert!(run.passed());
+    run.expect_pass();
 }
 
 #[test]
@@ -215,5 +215,5 @@ fn the_page_granular_pmp_option_runs_the_apps_and_still_confines_them() {
         .expect("sleep: done")
         .expect("---| Process 'peek' faulted: load access fault at 0x80300000 |---")
         .expect("Process 'hello' grants used ");
-    assert!(run.passed(), "exit {:?}\n{}", run.exit_code, run.output);
+    run.expect_pass();
 }

@@ -34,5 +34,5 @@ fn default_apps_run_to_completion() {
         .expect("blk_demo: wrote 3 sectors from my buffer, read 3 back into another: verified")
         .expect("blk_thief: 6 requests outside my range refused: INVAL")
         .expect("All processes finished (0 faulted, 0 exited with a non-zero code).");
-    assert!(run.passed(), "{}", run.output);
+    run.expect_pass();
 }
